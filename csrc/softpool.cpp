@@ -1,0 +1,133 @@
+// Schemas of the SoftPool operator and the device-agnostic wrappers (checks, layout, allocation).
+#include <Python.h>
+
+#include <ATen/OpMathType.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include "softpool.h"
+
+namespace softpool {
+
+PoolGeometry make_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size,
+                           c10::IntArrayRef stride, c10::IntArrayRef padding, bool ceil_mode) {
+  TORCH_CHECK(input.dim() == 5, "softpool3d: expected a 5D (N, C, D, H, W) input, got ",
+              input.dim(), "D");
+  TORCH_CHECK(at::isFloatingType(input.scalar_type()),
+              "softpool3d: expected a floating-point input, got ", input.scalar_type());
+  TORCH_CHECK(kernel_size.size() == 3 && stride.size() == 3 && padding.size() == 3,
+              "softpool3d: kernel_size, stride and padding must have 3 values each");
+  PoolGeometry g;
+  for (int d = 0; d < 3; ++d) {
+    g.kernel[d] = kernel_size[d];
+    g.stride[d] = stride[d];
+    g.padding[d] = padding[d];
+    g.in[d] = input.size(2 + d);
+    TORCH_CHECK(g.kernel[d] > 0 && g.stride[d] > 0,
+                "softpool3d: kernel_size and stride must be positive, got ", kernel_size, " and ",
+                stride);
+    TORCH_CHECK(g.padding[d] >= 0 && g.padding[d] <= g.kernel[d] / 2,
+                "softpool3d: padding ", padding, " must be >= 0 and at most half of kernel_size ",
+                kernel_size);
+    TORCH_CHECK(g.in[d] > 0, "softpool3d: spatial dimensions must be non-empty, got ",
+                input.sizes());
+    TORCH_CHECK(g.in[d] + 2 * g.padding[d] >= g.kernel[d], "softpool3d: kernel_size ", kernel_size,
+                " is larger than the padded input ", input.sizes().slice(2));
+    g.out[d] = pooled_size(g.in[d], g.kernel[d], g.stride[d], g.padding[d], ceil_mode);
+    TORCH_CHECK(g.out[d] > 0, "softpool3d: output size is empty for input ", input.sizes());
+  }
+  return g;
+}
+
+namespace {
+
+// The saved log-sum-exp is kept in the accumulation type: float32, float64 for float64 inputs.
+at::ScalarType lse_dtype(const at::Tensor& input) {
+  return at::toOpMathType(input.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& input_, c10::IntArrayRef kernel_size,
+                                           c10::IntArrayRef stride, c10::IntArrayRef padding,
+                                           bool ceil_mode, bool /*paper_grad: used by autograd*/) {
+  const PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, ceil_mode);
+  const auto fmt = memory_format_of(input_);
+  const at::Tensor input = input_.contiguous(fmt);
+  std::vector<int64_t> shape = {input.size(0), input.size(1), g.out[0], g.out[1], g.out[2]};
+  at::Tensor output = at::empty(shape, input.options().memory_format(fmt));
+  at::Tensor lse = at::empty(shape, input.options().dtype(lse_dtype(input)).memory_format(fmt));
+  if (output.numel() == 0) return {output, lse};
+  if (input.is_cuda()) {
+#ifdef SOFTPOOL_WITH_CUDA
+    forward_cuda(input, g, output, lse);
+#endif
+  } else {
+    forward_cpu(input, g, output, lse);
+  }
+  return {output, lse};
+}
+
+at::Tensor backward(const at::Tensor& grad_output_, const at::Tensor& input_,
+                    const at::Tensor& output_, const at::Tensor& lse_,
+                    c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
+                    c10::IntArrayRef padding, bool paper_grad) {
+  // ceil_mode is implied by the saved output's size; geometry is checked against it.
+  PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, /*ceil_mode=*/false);
+  for (int d = 0; d < 3; ++d) {
+    const int64_t out = output_.size(2 + d);
+    TORCH_CHECK(out == g.out[d] ||
+                    out == pooled_size(g.in[d], g.kernel[d], g.stride[d], g.padding[d], true),
+                "softpool3d backward: output size ", output_.sizes(),
+                " does not match the pooling arguments");
+    g.out[d] = out;
+  }
+  TORCH_CHECK(grad_output_.sizes() == output_.sizes() && lse_.sizes() == output_.sizes(),
+              "softpool3d backward: grad_output ", grad_output_.sizes(), ", output ",
+              output_.sizes(), " and lse ", lse_.sizes(), " must have the same shape");
+  TORCH_CHECK(lse_.scalar_type() == lse_dtype(input_), "softpool3d backward: lse must be ",
+              lse_dtype(input_), " for a ", input_.scalar_type(), " input, got ", lse_.scalar_type());
+  const auto fmt = memory_format_of(input_);
+  const at::Tensor input = input_.contiguous(fmt);
+  const at::Tensor grad_output = grad_output_.to(input.scalar_type()).contiguous(fmt);
+  const at::Tensor output = output_.contiguous(fmt);
+  const at::Tensor lse = lse_.contiguous(fmt);
+  at::Tensor grad_input = at::empty(input.sizes(), input.options().memory_format(fmt));
+  if (grad_input.numel() == 0) return grad_input;
+  if (input.is_cuda()) {
+#ifdef SOFTPOOL_WITH_CUDA
+    backward_cuda(grad_output, input, output, lse, g, paper_grad, grad_input);
+#endif
+  } else {
+    backward_cpu(grad_output, input, output, lse, g, paper_grad, grad_input);
+  }
+  return grad_input;
+}
+
+}  // namespace
+
+TORCH_LIBRARY(softpool3d, m) {
+  m.def("forward(Tensor input, int[3] kernel_size, int[3] stride, int[3] padding, bool ceil_mode, "
+        "bool paper_grad) -> (Tensor output, Tensor lse)");
+  m.def("backward(Tensor grad_output, Tensor input, Tensor output, Tensor lse, int[3] kernel_size, "
+        "int[3] stride, int[3] padding, bool paper_grad) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(softpool3d, CPU, m) {
+  m.impl("forward", &forward);
+  m.impl("backward", &backward);
+}
+
+#ifdef SOFTPOOL_WITH_CUDA
+TORCH_LIBRARY_IMPL(softpool3d, CUDA, m) {
+  m.impl("forward", &forward);
+  m.impl("backward", &backward);
+}
+#endif
+
+}  // namespace softpool
+
+// `import softpool3d._C` loads this library, whose static initialisers register the ops above.
+extern "C" PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}

@@ -1,0 +1,82 @@
+"""SoftPool modules with the constructor conventions of ``nn.MaxPool1d/2d/3d`` and
+``nn.AdaptiveAvgPool1d/2d/3d``."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import ops
+from ._args import check_grad_mode, to_tuple
+
+
+class _SoftPoolNd(nn.Module):
+    _dims = 3
+    _fn = staticmethod(ops.soft_pool3d)
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 grad: str = "exact"):
+        super().__init__()
+        n = self._dims
+        self.kernel_size = to_tuple(kernel_size, n, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else to_tuple(stride, n, "stride", 1)
+        self.padding = to_tuple(padding, n, "padding", 0)
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"padding {self.padding} must be at most half of kernel_size "
+                             f"{self.kernel_size}")
+        self.ceil_mode = bool(ceil_mode)
+        check_grad_mode(grad)
+        self.grad = grad
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return self._fn(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                        self.grad)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"ceil_mode={self.ceil_mode}, grad={self.grad!r}")
+
+
+class SoftPool1d(_SoftPoolNd):
+    """SoftPool over ``(N, C, L)``/``(C, L)`` inputs; see :func:`softpool3d.soft_pool1d`."""
+    _dims = 1
+    _fn = staticmethod(ops.soft_pool1d)
+
+
+class SoftPool2d(_SoftPoolNd):
+    """SoftPool over ``(N, C, H, W)``/``(C, H, W)`` inputs; see :func:`softpool3d.soft_pool2d`."""
+    _dims = 2
+    _fn = staticmethod(ops.soft_pool2d)
+
+
+class SoftPool3d(_SoftPoolNd):
+    """SoftPool over ``(N, C, D, H, W)``/``(C, D, H, W)`` inputs; see :func:`softpool3d.soft_pool3d`."""
+
+
+class _AdaptiveSoftPoolNd(nn.Module):
+    _fn = staticmethod(ops.adaptive_soft_pool3d)
+
+    def __init__(self, output_size, grad: str = "exact"):
+        super().__init__()
+        self.output_size = output_size
+        check_grad_mode(grad)
+        self.grad = grad
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return self._fn(input, self.output_size, self.grad)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}, grad={self.grad!r}"
+
+
+class AdaptiveSoftPool1d(_AdaptiveSoftPoolNd):
+    """Adaptive SoftPool to a fixed length; ``output_size=1`` is a global softmax-weighted mean."""
+    _fn = staticmethod(ops.adaptive_soft_pool1d)
+
+
+class AdaptiveSoftPool2d(_AdaptiveSoftPoolNd):
+    """Adaptive SoftPool to a fixed ``(H, W)``; ``output_size=1`` is global SoftPool."""
+    _fn = staticmethod(ops.adaptive_soft_pool2d)
+
+
+class AdaptiveSoftPool3d(_AdaptiveSoftPoolNd):
+    """Adaptive SoftPool to a fixed ``(D, H, W)``; ``output_size=1`` is global SoftPool over T x H x W."""
