@@ -37,8 +37,10 @@ PoolGeometry make_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size
                            c10::IntArrayRef stride, c10::IntArrayRef padding, bool ceil_mode);
 
 // Kernels. All tensors are already in `memory_format_of(input)`; outputs are preallocated.
-// forward: output (input dtype) and lse (the window log-sum-exp in the accumulation type: float32,
-// float64 for float64 input), both (N, C, OD, OH, OW).
+// forward: output y (input dtype) and lse = log sum_j exp(a_j - y), the window's log-sum-exp
+// relative to the stored output (accumulation type: float32, float64 for float64 input), both
+// (N, C, OD, OH, OW). Relative to y, the weights w_i = exp(a_i - y - lse) stay exact at any input
+// magnitude (an absolute fp32 log-sum-exp loses log(count) once |a| > 2^24).
 // backward: grad_input (input dtype), the gradient of sum(grad_output * output).
 void forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor& output, at::Tensor& lse);
 void backward_cpu(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& output,

@@ -34,13 +34,14 @@ def _warn_once(key: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
+# Looked up once: a plain dict keeps the dispatch decision traceable by torch.compile.
+_KERNELS = {device: HAS_EXTENSION and torch._C._dispatch_has_kernel_for_dispatch_key(
+    "softpool3d::forward", key) for device, key in (("cpu", "CPU"), ("cuda", "CUDA"))}
+
+
 def has_kernel(device_type: str) -> bool:
     """Whether the compiled extension has a kernel for ``device_type`` ("cpu" or "cuda")."""
-    if not HAS_EXTENSION:
-        return False
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
-        "softpool3d::forward", key)
+    return _KERNELS.get(device_type, False)
 
 
 def _pool5d_kernel(x, kernel, stride, padding, ceil_mode, out_shape, paper) -> torch.Tensor:
@@ -83,6 +84,15 @@ if HAS_EXTENSION:
         return grad_input, None, None, None, None, None
 
     torch.library.register_autograd("softpool3d::forward", _backward, setup_context=_setup_context)
+
+    def _no_double_backward(ctx, grad):
+        raise RuntimeError("softpool3d: double backward (gradients of gradients) is not implemented")
+
+    def _backward_setup(ctx, inputs, output):
+        pass
+
+    torch.library.register_autograd("softpool3d::backward", _no_double_backward,
+                                    setup_context=_backward_setup)
 
 
 def soft_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, grad="exact"):

@@ -65,19 +65,16 @@ inline void accumulate_lanes(const acc_t* __restrict x, const acc_t* __restrict 
   }
 }
 
-// The gradient reaching input lanes x from one window each: g w (1 + x - y), or g w (paper rule),
-// with w = e^(x - lse).
+// The gradient reaching input lanes x from one window each: g w (1 + x - y) (exact) or g w (the
+// paper's rule), with w = e^(x - y - lse) and lse = log sum_j e^(a_j - y) the saved normaliser.
 template <typename acc_t>
 inline void grad_lanes(const acc_t* __restrict x, const acc_t* __restrict y,
                        const acc_t* __restrict lse, const acc_t* __restrict g,
                        acc_t* __restrict out, int64_t n, bool paper) {
-  if (paper) {
-    for (int64_t i = 0; i < n; ++i) out[i] = g[i] * exp_vec(clamp_below<acc_t>(x[i] - lse[i]));
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      const acc_t w = exp_vec(clamp_below<acc_t>(x[i] - lse[i]));
-      out[i] = g[i] * w * (acc_t(1) + clamp_below<acc_t>(x[i] - y[i]));
-    }
+  for (int64_t i = 0; i < n; ++i) {
+    const acc_t d = clamp_below<acc_t>(x[i] - y[i]);
+    const acc_t gw = g[i] * exp_vec(d - lse[i]);
+    out[i] = paper ? gw : gw * (acc_t(1) + d);
   }
 }
 

@@ -2,8 +2,8 @@
 // element-wise maths runs over contiguous lanes (lanes.h):
 //   contiguous (N, C, D, H, W):  a row is one (n, c, d, h) line, lanes are the W positions;
 //   channels_last_3d:            a row is one (n, d, h, w) position, lanes are the C channels.
-// Forward: per window, a max pass then a shifted-exponential pass; saves y and the fp32
-// log-sum-exp (float32; float64 for float64 input). Backward: a deterministic gather over the windows containing each input.
+// Forward: per window, a max pass then a shifted-exponential pass; saves y and
+// lse = log sum_j e^(a_j - y) (float32; float64 for float64 input). Backward: a deterministic gather over the windows containing each input.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -139,8 +139,9 @@ void forward_kernel(const at::Tensor& input, const PoolGeometry& g, at::Tensor& 
         const int64_t out0 = row * lanes + l0;
         for (int64_t i = 0; i < n; ++i) {
           // Every window holds at least one in-range cell, so s >= 1 (or NaN).
-          y[out0 + i] = static_cast<scalar_t>(m[i] + t[i] / s[i]);
-          L[out0 + i] = m[i] + std::log(s[i]);
+          const scalar_t out = static_cast<scalar_t>(m[i] + t[i] / s[i]);
+          y[out0 + i] = out;
+          L[out0 + i] = (m[i] - static_cast<acc_t>(out)) + std::log(s[i]);
         }
       }
     }

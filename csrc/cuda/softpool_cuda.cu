@@ -86,8 +86,9 @@ __global__ void forward_kernel(const scalar_t* __restrict__ x, Dims<index_t> in,
           s += e;
           t += e * diff;
         }
-    y[i] = static_cast<scalar_t>(m + t / s);
-    lse[i] = m + ::log(s);
+    const scalar_t out = static_cast<scalar_t>(m + t / s);
+    y[i] = out;
+    lse[i] = (m - static_cast<acc_t>(out)) + ::log(s);
   }
 }
 
@@ -113,10 +114,9 @@ __global__ void backward_kernel(const scalar_t* __restrict__ gy, const scalar_t*
       for (index_t oh = h0; oh <= h1; ++oh)
         for (index_t ow = w0; ow <= w1; ++ow) {
           const index_t o = obase + od * out.sd + oh * out.sh + ow * out.sw;
-          const acc_t w = ::exp(clamp_below<acc_t>(a - lse[o]));
-          const acc_t g = static_cast<acc_t>(gy[o]);
-          acc += paper ? g * w
-                       : g * w * (acc_t(1) + clamp_below<acc_t>(a - static_cast<acc_t>(y[o])));
+          const acc_t diff = clamp_below<acc_t>(a - static_cast<acc_t>(y[o]));
+          const acc_t gw = static_cast<acc_t>(gy[o]) * ::exp(diff - lse[o]);
+          acc += paper ? gw : gw * (acc_t(1) + diff);
         }
     gx[i] = static_cast<scalar_t>(acc);
   }
