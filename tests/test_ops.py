@@ -305,7 +305,7 @@ def test_opcheck(dtype, channels_last):
     torch.library.opcheck(torch.ops.softpool3d.forward.default, args)
     y, lse = torch.ops.softpool3d.forward(*args)
     torch.library.opcheck(torch.ops.softpool3d.backward.default,
-                          (torch.randn_like(y), x.detach(), y, lse, [3, 3, 3], [2, 2, 2], [1, 1, 1],
+                          (torch.randn_like(y), x.detach(), y.detach(), lse, [3, 3, 3], [2, 2, 2], [1, 1, 1],
                            False))
 
 
