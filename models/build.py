@@ -1,0 +1,58 @@
+"""``build_model``: a registered network, fixed for pytorchvideo's pitfalls, pools swapped."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Optional, Union
+
+from torch import nn
+
+from .pitfalls import fix_pytorchvideo
+from .registry import get_spec
+from .swap import resolve_sites, swap_pools
+
+__all__ = ["build_model", "keeps_original_pools"]
+
+ORIGINAL = ("original", None)
+
+
+def keeps_original_pools(pool: Optional[str],
+                         pool_sites: Union[str, Iterable[str]] = "all") -> bool:
+    """Whether ``build_model(..., pool, pool_sites)`` leaves the published pools untouched: for
+    ``pool="original"``/None, and for the default ``pool="max"`` with ``pool_sites="all"``."""
+    return pool in ORIGINAL or (pool == "max" and isinstance(pool_sites, str)
+                                and pool_sites == "all")
+
+
+def build_model(name: str, num_classes: int, pool: Optional[str] = "max",
+                pool_sites: Union[str, Iterable[str]] = "all", *,
+                num_frames: Optional[int] = None, crop_size: Optional[int] = None,
+                pool_kwargs: Optional[Mapping[str, Any]] = None, **overrides: Any) -> nn.Module:
+    """Build registered model ``name`` with ``num_classes`` outputs.
+
+    Input ``(N, 3, T, H, W)`` (SlowFast: the list ``[slow, fast]``, slow with ``T // alpha``
+    frames); output logits ``(N, num_classes)``.
+
+    Args:
+        pool: the pooling method (a name of ``softpool3d.pools.POOLS``) put at ``pool_sites``.
+            The default ``"max"`` with ``pool_sites="all"`` -- and ``"original"``/None with any
+            sites -- keeps the published pools (max in stem/stage, average in head/global): the
+            network is exactly pytorchvideo's (torchvision's for r3d_18). ``"max"`` with explicit
+            sites puts max pooling there (e.g. a max-pooling head).
+        pool_sites: ``"all"`` or a subset of ``("stem", "stage", "head", "global")`` (see
+            :mod:`softpool3d.models.swap`; naming a site the model lacks is an error).
+        num_frames, crop_size: the clip geometry the head pool is sized for (default: the
+            published ``model_input_spec(name)``; for SlowFast, ``num_frames`` is the fast
+            pathway's).
+        pool_kwargs: options of the pooling method (e.g. ``{"p": 3}`` for lp).
+        overrides: keyword arguments of the underlying builder (pytorchvideo ``create_*`` or
+            torchvision), e.g. ``dropout_rate=0.2``.
+    """
+    spec = get_spec(name)
+    resolve_sites(pool_sites)
+    frames = num_frames or spec.num_frames
+    crop = crop_size or spec.crop_size
+    model = spec.builder(num_classes=num_classes, num_frames=frames, crop_size=crop, **overrides)
+    fix_pytorchvideo(model)
+    if not keeps_original_pools(pool, pool_sites):
+        swap_pools(model, pool, pool_sites, example_input=spec.input_shapes(frames, crop),
+                   pool_kwargs=pool_kwargs)
+    return model
