@@ -1,0 +1,318 @@
+"""Cost of a model: parameters, FLOPs, peak memory and speed of inference and of one training step.
+
+Memory is *measured*, never estimated, and means the same on both devices: the peak, over the step,
+of memory allocated by the step beyond what was allocated when it started (activations, gradients,
+optimizer state created in the step, temporaries). Weights, inputs and state that already existed
+are excluded (``model_bytes`` reports the weights separately).
+
+- CUDA: ``torch.cuda.max_memory_allocated() - memory_allocated()`` around the step.
+- CPU: the allocator events recorded by ``torch.profiler`` (``profile_memory=True``), replayed in
+  time order; the peak of their running sum.
+
+Times are medians (and minima) over ``iters`` runs after ``warmup`` runs (CUDA synchronised);
+throughput is batch / median. A training step is
+forward + cross-entropy + backward + SGD(momentum) step, gradients set to None before each step.
+"""
+from __future__ import annotations
+
+import contextlib
+import platform
+import statistics
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+from torch import nn
+
+from .flops import count_flops, count_params
+
+__all__ = ["AMP_DTYPES", "measure_peak_memory", "profile_module", "profile_model", "format_table",
+           "make_inputs"]
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+
+def _clone(inputs):
+    """A fresh copy of the input structure (pytorchvideo's SlowFast overwrites its input list)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs
+    return [_clone(x) for x in inputs]
+
+
+def _nbytes(inputs) -> int:
+    if isinstance(inputs, torch.Tensor):
+        return inputs.numel() * inputs.element_size()
+    return sum(_nbytes(x) for x in inputs)
+
+
+def _shapes(inputs):
+    if isinstance(inputs, torch.Tensor):
+        return list(inputs.shape)
+    return [_shapes(x) for x in inputs]
+
+
+def make_inputs(spec: Dict[str, Any], batch: int = 1, frames: Optional[int] = None,
+                crop: Optional[int] = None, device="cpu"):
+    """Random clips for a model input spec (see ``softpool3d.models.model_input_spec``).
+
+    ``frames`` defaults to ``spec["num_frames"]`` and ``crop`` to ``spec["test_crop_size"]``. For
+    SlowFast (``spec["alpha"]`` set) ``frames`` is the fast pathway's length and the slow one gets
+    ``frames // alpha``; the result is then the list ``[slow, fast]``.
+    """
+    frames = frames or spec["num_frames"]
+    crop = crop or spec.get("test_crop_size") or spec["crop_size"]
+    alpha = spec.get("alpha")
+
+    def clip(t):
+        return torch.randn(batch, 3, t, crop, crop, device=device)
+    if alpha:
+        return [clip(max(1, frames // alpha)), clip(frames)]
+    return clip(frames)
+
+
+# ---------------------------------------------------------------------------------------------
+# measurement
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _cpu_profiler_peak(fn: Callable[[], Any]) -> int:
+    """Peak of the running sum of CPU allocator events recorded while ``fn`` runs."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events()
+              if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
+    running = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        running += event.nbytes()
+        peak = max(peak, running)
+    return peak
+
+
+def measure_peak_memory(fn: Callable[[], Any], device: torch.device) -> int:
+    """Peak bytes allocated by ``fn`` beyond what was allocated when it started (see module doc)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        _sync(device)
+        return int(torch.cuda.max_memory_allocated(device) - base)
+    if device.type == "cpu":
+        return int(_cpu_profiler_peak(fn))
+    raise ValueError(f"memory measurement is not supported on {device.type}")
+
+
+def times_ms(fn: Callable[[], Any], device: torch.device, warmup: int, iters: int) -> List[float]:
+    """Wall times (ms) of ``iters`` calls of ``fn`` after ``warmup`` calls, synchronising CUDA."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(max(1, iters)):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _autocast(device: torch.device, amp: str):
+    dtype = AMP_DTYPES[amp]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _logits(output) -> torch.Tensor:
+    return output[0] if isinstance(output, (list, tuple)) else output
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name} ({torch.get_num_threads()} threads)"
+
+
+def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: str = "paper",
+                   views: int = 1, device="cpu", amp: str = "none", warmup: int = 2,
+                   iters: int = 5, train: bool = True, flops: bool = True) -> Dict[str, Any]:
+    """Profile ``model`` on ``inputs`` (a tensor, or a list of tensors for SlowFast).
+
+    FLOPs are counted on ``flop_inputs`` (default: the first clip of ``inputs``), i.e. per view;
+    ``gflops_x_views`` multiplies by ``views``. Returns a flat JSON-ready dict (see ``FIELDS``).
+    With ``train``, the measured SGD steps (lr 1e-6) update the model's weights and BN statistics.
+    """
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)}, got {amp!r}")
+    device = torch.device(device)
+    model = model.to(device)
+    inputs = _to(inputs, device)
+    batch = _batch(inputs)
+    result: Dict[str, Any] = {
+        "device": device.type, "device_name": _device_name(device), "amp": amp, "batch": batch,
+        "input_shape": _shapes(inputs), "views": views, "convention": convention,
+        "params": count_params(model),
+        "model_bytes": sum(t.numel() * t.element_size()
+                           for t in list(model.parameters()) + list(model.buffers())),
+        "torch": torch.__version__,
+        "memory_method": "cuda.max_memory_allocated" if device.type == "cuda"
+        else "torch.profiler memory events",
+    }
+    if flops:
+        one = flop_inputs if flop_inputs is not None else _first(inputs)
+        total, by_op, unsupported = count_flops(model, _clone(one), convention)
+        result.update(flops_per_view=total, gflops_per_view=total / 1e9,
+                      gflops_x_views=total * views / 1e9, flops_by_operator=by_op,
+                      unsupported_ops=unsupported)
+
+    model.eval()
+
+    def infer():
+        with torch.no_grad(), _autocast(device, amp):
+            return model(_clone(inputs))
+
+    classes = _logits(infer()).shape[-1]  # also warms caches / lazy init before measuring
+    result["infer_peak_bytes"] = measure_peak_memory(infer, device)
+    times = times_ms(infer, device, warmup, iters)
+    result["infer_latency_ms"] = statistics.median(times)
+    result["infer_latency_min_ms"] = min(times)
+    result["infer_clips_per_s"] = batch * 1e3 / result["infer_latency_ms"]
+
+    if train:
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
+        target = torch.randint(0, classes, (batch,), device=device)
+        scaler = torch.amp.GradScaler(device.type) if amp == "fp16" and device.type == "cuda" \
+            else None
+
+        def step():
+            with _autocast(device, amp):
+                loss = nn.functional.cross_entropy(_logits(model(_clone(inputs))).float(), target)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+
+        def train_step():
+            optimizer.zero_grad(set_to_none=True)
+            step()
+
+        train_step()  # creates the momentum buffers, so the measured step is a steady-state one
+        optimizer.zero_grad(set_to_none=True)
+        result["train_peak_bytes"] = measure_peak_memory(step, device)
+        times = times_ms(train_step, device, warmup, iters)
+        result["train_step_ms"] = statistics.median(times)
+        result["train_step_min_ms"] = min(times)
+        result["train_clips_per_s"] = batch * 1e3 / result["train_step_ms"]
+        optimizer.zero_grad(set_to_none=True)
+        model.eval()
+    return result
+
+
+def _to(inputs, device):
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device)
+    return [_to(x, device) for x in inputs]
+
+
+def _batch(inputs) -> int:
+    return inputs.shape[0] if isinstance(inputs, torch.Tensor) else _batch(inputs[0])
+
+
+def _first(inputs):
+    if isinstance(inputs, torch.Tensor):
+        return inputs[:1]
+    return [_first(x) for x in inputs]
+
+
+def profile_model(name: str, *, pool: str = "max", pool_sites="all", num_classes: int = 400,
+                  frames: Optional[int] = None, crop: Optional[int] = None, batch: int = 1,
+                  device="cpu", convention: str = "paper", amp: str = "none", warmup: int = 2,
+                  iters: int = 5, train: bool = True, flops: bool = True, seed: int = 0
+                  ) -> Dict[str, Any]:
+    """Build a registered model (``softpool3d.models``) and profile it at its published test view
+    (overridable with ``frames``/``crop``); views = clips x crops of the spec.
+
+    As in the model zoo, the network is built for its training geometry and run on the test crop
+    (a head pool sized for 224 px on a 256 px clip pools 2x2 positions, each projected by the
+    linear layer, then averaged). A ``crop`` given explicitly builds the head for that crop.
+    """
+    from .models import build_model, model_input_spec
+
+    torch.manual_seed(seed)
+    spec = model_input_spec(name)
+    model = build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
+                        num_frames=frames or spec["num_frames"],
+                        crop_size=crop or spec["crop_size"])
+    inputs = make_inputs(spec, batch, frames, crop)
+    views = (spec.get("num_clips") or 1) * (spec.get("num_crops") or 1)
+    from . import ops
+    result = {"model": name, "pool": pool, "pool_sites": pool_sites, "num_classes": num_classes,
+              "num_frames": frames or spec["num_frames"],
+              "crop_size": crop or spec.get("test_crop_size") or spec["crop_size"],
+              "num_clips": spec.get("num_clips"), "num_crops": spec.get("num_crops"),
+              "softpool_extension": bool(ops.HAS_EXTENSION)}
+    result.update(profile_module(model, inputs, convention=convention, views=views, device=device,
+                                 amp=amp, warmup=warmup, iters=iters, train=train, flops=flops))
+    return result
+
+
+FIELDS = ["model", "pool", "pool_sites", "num_classes", "num_frames", "crop_size", "num_clips",
+          "num_crops", "softpool_extension", "device", "device_name", "amp", "batch", "input_shape",
+          "views", "convention", "params", "model_bytes", "torch", "memory_method",
+          "flops_per_view", "gflops_per_view", "gflops_x_views", "flops_by_operator",
+          "unsupported_ops", "infer_peak_bytes", "infer_latency_ms", "infer_latency_min_ms",
+          "infer_clips_per_s", "train_peak_bytes", "train_step_ms", "train_step_min_ms",
+          "train_clips_per_s"]
+
+
+def _mib(n) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f} MiB"
+
+
+def format_table(result: Dict[str, Any]) -> str:
+    """A readable two-column table of a profile result."""
+    def get(key, fmt="{}"):
+        value = result.get(key)
+        if value is None:
+            return "-"
+        return fmt(value) if callable(fmt) else fmt.format(value)
+    views = result.get("views") or 1
+    rows = [
+        ("model", f"{get('model')} (pool={get('pool')}, sites={get('pool_sites')})"),
+        ("input", f"{get('input_shape')} on {get('device_name')}, amp={get('amp')}"),
+        ("params", get("params", "{:,}") + get("params", lambda n: f" ({n / 1e6:.2f} M)")),
+        (f"GFLOPs ({get('convention')})",
+         f"{get('gflops_per_view', '{:.2f}')} per view x {views} views = "
+         f"{get('gflops_x_views', '{:.2f}')}"),
+        ("peak memory, inference", _mib(result.get("infer_peak_bytes"))),
+        ("peak memory, train step", _mib(result.get("train_peak_bytes"))),
+        ("inference latency", get("infer_latency_ms", "{:.1f} ms median") +
+         get("infer_latency_min_ms", ", {:.1f} min") +
+         get("infer_clips_per_s", "  ({:.2f} clips/s)")),
+        ("train step", get("train_step_ms", "{:.1f} ms median") +
+         get("train_step_min_ms", ", {:.1f} min") + get("train_clips_per_s", "  ({:.2f} clips/s)")),
+    ]
+    if result.get("unsupported_ops"):
+        rows.append(("uncounted ops", ", ".join(sorted(result["unsupported_ops"]))))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Profile a model: parameters, GFLOPs (per view and x views), peak memory of inference and of one
+training step, latency and throughput. Defaults to the model's published test view.
+
+    python tools/profile.py --model slow_r50                      # 8x256x256, 3x10 views
+    python tools/profile.py --model x3d_s --pool soft --convention full --json out/x3d_s_soft.json
+
+See softpool3d/flops.py for the two FLOP conventions and softpool3d/profiling.py for how memory and
+time are measured.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+if __name__ == "profile":
+    # This file shadows the stdlib ``profile`` module for every script run from tools/ (tools/ is
+    # then sys.path[0]), and cProfile -- which some libraries import -- does ``import profile``.
+    # Imported under that name, put the real module in its place (the importer gets that one);
+    # nothing below has side effects at import time.
+    import importlib.util
+    import sysconfig
+    _spec = importlib.util.spec_from_file_location(
+        "profile", os.path.join(sysconfig.get_paths()["stdlib"], "profile.py"))
+    _real = importlib.util.module_from_spec(_spec)
+    sys.modules["profile"] = _real
+    _spec.loader.exec_module(_real)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    import torch
+    from softpool3d.flops import CONVENTIONS
+    from softpool3d.profiling import AMP_DTYPES
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="a name of softpool3d.models.MODELS")
+    p.add_argument("--pool", default="max", help="pooling method (softpool3d.pools.POOLS)")
+    p.add_argument("--pool-sites", nargs="+", default=["all"], help="'all' or site names")
+    p.add_argument("--num-classes", type=int, default=400, help="head size (default: Kinetics-400)")
+    p.add_argument("--frames", type=int, help="clip length (SlowFast: fast pathway); default: spec")
+    p.add_argument("--crop", type=int, help="square crop size; default: the spec's test crop")
+    p.add_argument("--batch", type=int, default=1, help="clips per step for memory and speed")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   choices=["cpu", "cuda"])
+    p.add_argument("--convention", default="paper", choices=CONVENTIONS)
+    p.add_argument("--amp", default="none", choices=sorted(AMP_DTYPES))
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
+    p.add_argument("--iters", type=int, default=5, help="timed runs (the median is reported)")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads on CPU")
+    p.add_argument("--no-train", action="store_true", help="skip the training-step measurements")
+    p.add_argument("--no-flops", action="store_true", help="skip FLOP counting (one trace)")
+    p.add_argument("--json", help="write the result as JSON here")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    import torch
+    from softpool3d.profiling import format_table, profile_model
+
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("profile.py: --device cuda but CUDA is not available")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sites = args.pool_sites[0] if args.pool_sites == ["all"] else args.pool_sites
+    result = profile_model(args.model, pool=args.pool, pool_sites=sites,
+                           num_classes=args.num_classes, frames=args.frames, crop=args.crop,
+                           batch=args.batch, device=args.device, convention=args.convention,
+                           amp=args.amp, warmup=args.warmup, iters=args.iters,
+                           train=not args.no_train, flops=not args.no_flops)
+    print(format_table(result))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2, sort_keys=True)
+        print(f"wrote {args.json}")
+    return result
+
+
+if __name__ == "__main__":
+    # take tools/ off the path (nothing may import this file as ``profile``), add the repo root
+    _TOOLS = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _TOOLS]
+    sys.path.insert(0, os.path.dirname(_TOOLS))
+    main()
