@@ -1,0 +1,130 @@
+"""Exact-frame decoding with decord (``get_batch`` on computed indices; never ``seek`` + ``next``,
+which returns the nearest keyframe instead of the requested frame).
+
+Every failure (missing, empty, unreadable, no video stream, fewer frames than the header reports)
+raises :class:`VideoDecodeError` carrying the path and a short reason.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+
+class VideoDecodeError(RuntimeError):
+    """A video that cannot be read; ``.path`` and ``.reason`` say which and why."""
+
+    def __init__(self, path, reason):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+def _decord():
+    import decord  # imported lazily: workers and tools that never decode do not pay for it
+    return decord
+
+
+def open_video(path, num_threads=1):
+    """Open ``path`` with ``decord.VideoReader`` (CPU, ``num_threads`` decoder threads).
+
+    Returns ``(reader, num_frames)``; raises :class:`VideoDecodeError` for missing, empty or
+    unreadable files and for videos with no frames.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise VideoDecodeError(path, "missing file")
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "not a regular file")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "empty file (0 bytes)")
+    decord = _decord()
+    try:
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
+        n = len(reader)
+    except Exception as e:  # decord raises RuntimeError/DECORDError with FFmpeg's message
+        raise VideoDecodeError(path, f"cannot open as video ({_short(e)})") from None
+    if n < 1:
+        raise VideoDecodeError(path, "no frames")
+    return reader, n
+
+
+def get_frames(reader, indices, path="<video>"):
+    """Decode exactly the frames ``indices`` (any shape, repeats allowed) from an open reader.
+
+    Each distinct frame is decoded once. Returns uint8 tensor ``(*indices.shape, H, W, 3)``.
+    Raises :class:`VideoDecodeError` when frames cannot be decoded (e.g. a truncated file that
+    has fewer frames than its header reports).
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    unique, inverse = np.unique(indices.reshape(-1), return_inverse=True)
+    try:
+        batch = reader.get_batch(unique.tolist()).asnumpy()
+    except Exception as e:
+        if "CopyFromTo" in str(e):  # decord2 3.4.0 fails on some frame widths (e.g. 32, 48, 96)
+            raise VideoDecodeError(path, "decord cannot copy frames of this width (a decord bug "
+                                   "hit by some small widths such as 16, 32, 48, 96, 144 px); "
+                                   f"re-encode the video to another size ({_short(e)})") from None
+        raise VideoDecodeError(path, f"cannot decode frames {_span(unique)} of {len(reader)} "
+                               f"reported (truncated or corrupt? {_short(e)})") from None
+    if batch.ndim != 4 or batch.shape[0] != len(unique) or batch.shape[-1] != 3 or batch.size == 0:
+        raise VideoDecodeError(path, f"decoder returned frames of shape {batch.shape} for "
+                               f"{len(unique)} requested")
+    flat = indices.reshape(-1)
+    frames = batch if np.array_equal(unique, flat) else batch[inverse.reshape(-1)]  # numpy: no OpenMP
+    return torch.from_numpy(frames.reshape(*indices.shape, *batch.shape[1:]))
+
+
+def read_frames(path, indices, num_threads=1):
+    """Open ``path`` and decode ``indices`` -> uint8 tensor ``(*indices.shape, H, W, 3)``."""
+    reader, _ = open_video(path, num_threads)
+    try:
+        return get_frames(reader, indices, path)
+    finally:
+        del reader
+
+
+def probe_video(path, full=False):
+    """Check that a video can be read. Returns ``(ok: bool, reason: str, num_frames: int)``.
+
+    Quick: open it and decode the first, middle and last frames. ``full``: also decode every
+    frame in order (so a file with fewer frames than reported fails) and check that seeking is
+    exact: the frame after each keyframe, decoded after a seek, must equal the same frame decoded
+    sequentially (decord returns wrong frames after seeking to non-IDR keyframes).
+    """
+    try:
+        reader, n = open_video(path)
+        get_frames(reader, sorted({0, n // 2, n - 1}), path)
+        if full:
+            _check_sequential_and_seek(path, n)
+        return True, "", n
+    except VideoDecodeError as e:
+        return False, e.reason, 0
+
+
+def _check_sequential_and_seek(path, n):
+    reader, _ = open_video(path)
+    digests = []
+    try:
+        for _ in range(n):
+            digests.append(hash(reader.next().asnumpy().tobytes()))
+    except Exception as e:
+        raise VideoDecodeError(path, f"only {len(digests)} of {n} reported frames decode "
+                               f"({_short(e)})") from None
+    keys = [int(k) for k in reader.get_key_indices()]
+    del reader
+    for i in sorted({min(k + 1, n - 1) for k in keys[1:]} | {n // 2, n - 1}):
+        fresh, _ = open_video(path)  # a fresh reader must seek to reach frame i
+        if hash(get_frames(fresh, [i], path).numpy().tobytes()) != digests[i]:
+            raise VideoDecodeError(path, f"inexact seeking: frame {i} decodes differently after a "
+                                   "seek (keyframes that are not IDR frames?); re-encode it, e.g. "
+                                   "with tools/prepare_dataset.py")
+
+
+def _short(e, limit=160):
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:limit]}" + ("..." if len(text) > limit else "")
+
+
+def _span(idx):
+    return f"[{idx[0]}..{idx[-1]}]" if len(idx) > 1 else f"[{idx[0]}]"

@@ -1,0 +1,197 @@
+"""Dataset preparation: check a source copy against its annotations, re-encode every annotated video
+to a short side (H.264 .mp4, in parallel, resumable) and write the annotation files the loaders read
+into the output folder.
+
+Output layout mirrors the source (same relative paths, ``.mp4`` suffix); the annotation files are
+rewritten with the new names:
+  - ucf101: ``ucfTrainTestlist/{classInd,trainlist0k,testlist0k}.txt``
+  - hmdb51: ``testTrainMulti_7030_splits/<class>_test_split{k}.txt``
+  - kinetics: ``annotations/<split>.csv`` (copied) and ``annotations/<split>_list.txt``
+    (``path label`` lines, 0-based labels, class index = sorted labels of train.csv).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .annotations import (KINETICS_SPLIT_FILES, iter_lines, find_file, find_hmdb51_split_files,
+                          index_videos, parse_hmdb51, parse_ucf101, read_kinetics_csv,
+                          resolve_video)
+from .encode import partial_path, reencode_video
+from .parallel import parallel_map
+
+KINDS = ("kinetics", "ucf101", "hmdb51")
+
+
+@dataclass
+class Plan:
+    """What to do: ``jobs`` ``[(src, dst)]``, ``missing`` annotated sources that are absent, and
+    ``lists`` ``{output annotation path: text}`` to write."""
+    jobs: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    lists: dict = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    done: int = 0
+    skipped: int = 0
+    failed: list = field(default_factory=list)  # [(src, reason)]
+    missing: list = field(default_factory=list)
+
+    def summary(self):
+        return (f"done {self.done}, skipped (already done) {self.skipped}, failed {len(self.failed)}, "
+                f"missing {len(self.missing)}")
+
+
+def _mp4(rel):
+    return str(Path(rel).with_suffix(".mp4"))
+
+
+def _add(plan, src_root, out_root, rel, seen):
+    """Queue the video ``rel`` (relative to ``src_root``) once; returns its output-relative path."""
+    found = resolve_video(Path(src_root) / rel)
+    out_rel = _mp4(rel)
+    if out_rel not in seen:
+        seen.add(out_rel)
+        if found is None:
+            plan.missing.append(str(Path(src_root) / rel))
+        else:
+            plan.jobs.append((found, str(Path(out_root) / out_rel)))
+    return out_rel
+
+
+def plan_ucf101(src, out, folds=(1, 2, 3)):
+    """Plan UCF-101: every video named in the train/test lists of the folds that exist."""
+    plan, seen = Plan(), set()
+    classind = find_file(src, "classInd.txt")
+    plan.lists["ucfTrainTestlist/classInd.txt"] = classind.read_text()
+    for fold in folds:
+        for kind, split in (("trainlist", "train"), ("testlist", "test")):
+            try:
+                list_file = find_file(src, f"{kind}{fold:02d}.txt")
+            except FileNotFoundError:
+                continue
+            parse_ucf101(src, split, fold, annotation_dir=classind.parent, list_file=list_file)
+            lines = []
+            for _, line in iter_lines(list_file):
+                parts = line.split()
+                parts[0] = _add(plan, src, out, parts[0], seen)
+                lines.append(" ".join(parts) + "\n")
+            plan.lists[f"ucfTrainTestlist/{kind}{fold:02d}.txt"] = "".join(lines)
+    if len(plan.lists) == 1:
+        raise FileNotFoundError(f"no trainlist0k.txt/testlist0k.txt found in {src}")
+    return plan
+
+
+def plan_hmdb51(src, out, folds=(1, 2, 3)):
+    """Plan HMDB-51: every video named in the split files (codes 0, 1 and 2) of the folds present."""
+    plan, seen = Plan(), set()
+    for fold in folds:
+        try:
+            files = find_hmdb51_split_files(src, fold)
+        except FileNotFoundError:
+            continue
+        parse_hmdb51(src, "train", fold, annotation_dir=next(iter(files.values())).parent)
+        for cls, path in files.items():
+            lines = []
+            for _, line in iter_lines(path):
+                name, code = line.split()
+                out_rel = _add(plan, src, out, f"{cls}/{name}", seen)
+                lines.append(f"{Path(out_rel).name} {code}\n")
+            plan.lists[f"testTrainMulti_7030_splits/{path.name}"] = "".join(lines)
+    if not plan.lists:
+        raise FileNotFoundError(f"no HMDB-51 split files found in {src}")
+    return plan
+
+
+def plan_kinetics(src, out, annotation_dir=None):
+    """Plan Kinetics: every clip of the CSVs found (train, validate/val, test) under
+    ``annotation_dir`` (default ``src/annotations`` or ``src``)."""
+    plan, seen = Plan(), set()
+    ann_root = Path(annotation_dir or src)
+    csvs = {}
+    for split, names in KINETICS_SPLIT_FILES.items():
+        for folder in (ann_root / "annotations", ann_root):
+            for n in names:
+                if (folder / f"{n}.csv").is_file() and n not in csvs:
+                    csvs[n] = folder / f"{n}.csv"
+    if not csvs:
+        raise FileNotFoundError(f"no Kinetics CSVs (train/validate/val/test.csv) in {ann_root}")
+    rows = {n: read_kinetics_csv(p) for n, p in csvs.items()}
+    classes = sorted({r[1] for r in rows.get("train") or next(iter(rows.values()))})
+    index = {c: i for i, c in enumerate(classes)}
+    found = index_videos(src)
+    for n, path in csvs.items():
+        plan.lists[f"annotations/{n}.csv"] = path.read_text(encoding="utf-8-sig")
+        lines = []
+        for _, label, stem, yid, _ in rows[n]:
+            video = found.get(stem) or found.get(yid)
+            if video is None:
+                plan.missing.append(f"{label}/{stem}")
+                continue
+            rel = str(Path(video).relative_to(src))
+            out_rel = _add(plan, src, out, rel, seen)
+            if label in index:
+                lines.append(f"{out_rel} {index[label]}\n")
+        plan.lists[f"annotations/{n}_list.txt"] = "".join(lines)
+    return plan
+
+
+def make_plan(kind, src, out, **kw):
+    """Plan ``kind`` (``kinetics``, ``ucf101`` or ``hmdb51``); raises on malformed annotations."""
+    planner = {"kinetics": plan_kinetics, "ucf101": plan_ucf101, "hmdb51": plan_hmdb51}.get(kind)
+    if planner is None:
+        raise ValueError(f"unknown dataset kind {kind!r}; expected one of {KINDS}")
+    return planner(Path(src), Path(out), **kw)
+
+
+def _encode_job(job):
+    src, dst, short_side, crf, keyint = job
+    try:
+        reencode_video(src, dst, short_side=short_side, crf=crf, keyint=keyint)
+        return src, None
+    except Exception as e:  # any decode/encode failure is reported, never fatal
+        return src, f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+
+
+def run_plan(plan, out, short_side=256, crf=23, keyint=None, workers=2, progress=True):
+    """Re-encode the jobs not done yet, then write the annotation files. Returns a :class:`Report`.
+
+    A job is done when its output exists (outputs appear only once complete, see ``encode``).
+    Failure and missing lists are written to ``out/prepare_failed.txt`` / ``prepare_missing.txt``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(missing=list(plan.missing))
+    todo = []
+    for src, dst in plan.jobs:
+        if Path(dst).is_file():
+            report.skipped += 1
+        else:
+            partial_path(dst).unlink(missing_ok=True)  # left by an interrupted run
+            todo.append((src, dst, short_side if short_side and short_side > 0 else 1 << 30, crf,
+                         keyint))
+    for src, error in parallel_map(_encode_job, todo, workers, desc="re-encoding", progress=progress):
+        if error is None:
+            report.done += 1
+        else:
+            report.failed.append((src, error))
+    for rel, text in plan.lists.items():
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.partial")
+        tmp.write_text(text)
+        tmp.replace(target)
+    for name, rows in (("prepare_failed.txt", [f"{s}\t{r}" for s, r in report.failed]),
+                       ("prepare_missing.txt", report.missing)):
+        path = out / name
+        if rows:
+            path.write_text("".join(f"{r}\n" for r in rows))
+        elif path.exists():
+            path.unlink()
+    return report
+
+
+__all__ = ["KINDS", "Plan", "Report", "make_plan", "run_plan", "plan_ucf101", "plan_hmdb51",
+           "plan_kinetics"]
