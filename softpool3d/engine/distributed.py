@@ -1,0 +1,112 @@
+"""torchrun-aware process-group helpers (gloo on CPU, NCCL on CUDA); no-ops in a single process."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any, Dict, List
+
+import torch
+import torch.distributed as dist
+
+
+def is_dist() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_dist() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_dist() else 1
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def launched_by_torchrun() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``cuda:<local_rank>`` when CUDA is requested or available (``auto``), else CPU."""
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("train.device=cuda but CUDA is not available")
+        torch.cuda.set_device(local_rank())
+        return torch.device("cuda", local_rank())
+    return torch.device("cpu")
+
+
+def init(device: torch.device, timeout_min: float = 30) -> None:
+    """Join the process group described by torchrun's env vars (RANK, WORLD_SIZE, MASTER_ADDR, ...)."""
+    if not launched_by_torchrun() or is_dist() or int(os.environ["WORLD_SIZE"]) < 1:
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    kwargs = {"device_id": device} if device.type == "cuda" else {}
+    dist.init_process_group(backend=backend, timeout=timedelta(minutes=timeout_min), **kwargs)
+
+
+def shutdown() -> None:
+    if is_dist():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if is_dist():
+        dist.barrier()
+
+
+def _reduce_device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) \
+        if is_dist() and dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def all_reduce_sum(values: Dict[str, float]) -> Dict[str, float]:
+    """Sum each value over the ranks (float64, so integer counts stay exact)."""
+    if not is_dist() or not values:
+        return dict(values)
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=_reduce_device())
+    dist.all_reduce(t)
+    return {k: v for k, v in zip(keys, t.tolist())}
+
+
+def any_true(flag: bool) -> bool:
+    """True on every rank when ``flag`` is true on any rank."""
+    if not is_dist():
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0], device=_reduce_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def all_gather_object(obj: Any) -> List[Any]:
+    """Every rank's ``obj`` (a list, in rank order)."""
+    if not is_dist():
+        return [obj]
+    out: List[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    if not is_dist():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy ``src``'s buffers (BatchNorm running statistics) to every rank. DDP broadcasts them
+    before each training forward, so after the last one of an epoch the ranks' copies differ."""
+    if not is_dist():
+        return
+    for buf in module.buffers():
+        dist.broadcast(buf.data, src=src)

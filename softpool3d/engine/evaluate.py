@@ -1,0 +1,90 @@
+"""Multi-view evaluation: every view of a video through the model, scores averaged per video,
+gathered over the ranks, then top-1/top-5, mean class accuracy and the confusion matrix."""
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, Iterator, List, Union
+
+import torch
+from torch.utils.data import Sampler
+
+from . import distributed as du
+from .meters import VideoAggregator
+
+Video = Union[torch.Tensor, List[torch.Tensor]]
+
+
+class ShardSampler(Sampler):
+    """Indices ``rank, rank + world, ...`` in order: every sample exactly once over the ranks (no
+    padding, unlike DistributedSampler), so the gathered metrics count each video once."""
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1):
+        self.n, self.rank, self.world_size = n, rank, world_size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.n, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world_size))
+
+
+def to_device(video: Video, device: torch.device) -> Video:
+    nb = device.type == "cuda"
+    if isinstance(video, (list, tuple)):
+        return [v.to(device, non_blocking=nb) for v in video]
+    return video.to(device, non_blocking=nb)
+
+
+def flatten_views(video: Video):
+    """``(B, V, C, T, H, W)`` (or a SlowFast list of them) -> ``(B*V, C, T, H, W)`` and ``(B, V)``;
+    a single-view ``(B, C, T, H, W)`` batch has V = 1."""
+    first = video[0] if isinstance(video, (list, tuple)) else video
+    if first.dim() == 5:
+        return video, (first.shape[0], 1)
+    b, v = first.shape[:2]
+    if isinstance(video, (list, tuple)):
+        return [x.flatten(0, 1) for x in video], (b, v)
+    return video.flatten(0, 1), (b, v)
+
+
+def autocast(device: torch.device, amp: str):
+    """The AMP context for ``amp`` in none|bf16|fp16 (CUDA only; a null context elsewhere)."""
+    if amp == "none" or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def forward(model: torch.nn.Module, video: Video) -> torch.Tensor:
+    # SlowFast's forward overwrites its input list: hand it a fresh one
+    return model(list(video) if isinstance(video, (list, tuple)) else video)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader, device: torch.device, num_classes: int,
+             amp: str = "none", average: str = "softmax", progress=None) -> Dict[str, object]:
+    """Video-level metrics over ``loader`` (batches of samples as in CONTRACTS.md), all ranks
+    together. Returns the ``classification_metrics`` dict + ``skipped`` + ``num_views``."""
+    was_training = model.training
+    model.eval()
+    agg = VideoAggregator(num_classes, average)
+    skipped, views = 0, 0
+    for batch in loader:
+        video, (b, v) = flatten_views(to_device(batch["video"], device))
+        with autocast(device, amp):
+            scores = forward(model, video)
+        agg.add(batch["index"], batch["label"], scores.float().view(b, v, -1))
+        skipped += int(torch.as_tensor(batch.get("skipped", 0)).sum())
+        views = max(views, v)
+        if progress is not None:
+            progress.update(1)
+    model.train(was_training)
+    if du.is_dist():
+        states = du.all_gather_object(agg.state())
+        agg = VideoAggregator(num_classes, average)
+        for s in states:
+            agg.merge(s)
+        skipped = int(du.all_reduce_sum({"s": skipped})["s"])
+        views = max(du.all_gather_object(views))
+    metrics = agg.compute()
+    metrics.update(skipped=skipped, num_views=views)
+    return metrics

@@ -1,0 +1,211 @@
+"""The two pipelines behind the tools: ``train`` (train, checkpoint, resume, final multi-view test,
+``results.json``) and ``test`` (multi-view evaluation of a checkpoint)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Callable, Dict, Optional, Union
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from softpool3d.config import save_config, to_dict
+
+from . import builders
+from . import checkpoint as ckpt
+from . import confusion
+from . import distributed as du
+from . import runinfo
+from .evaluate import evaluate
+from .optim import build_optimizer, build_scheduler, follow_config
+from .trainer import TrainState, fit, load_train_state, seed_all, weights_digest
+
+
+def _resume_path(out_dir: str, resume: Union[bool, str, None]) -> Optional[str]:
+    """``resume``: a checkpoint path, True (the output folder's last.pth, which must exist),
+    ``"auto"``/None (last.pth if present) or False (start fresh)."""
+    if resume is False:
+        return None
+    if isinstance(resume, str) and resume != "auto":
+        if not os.path.isfile(resume):
+            raise FileNotFoundError(f"--resume {resume}: no such checkpoint")
+        return resume
+    last = ckpt.find_last(out_dir)
+    if resume is True and last is None:
+        raise FileNotFoundError(f"--resume: no {ckpt.LAST} in {out_dir}")
+    return last
+
+
+def _write_json(obj, path: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def _summary(metrics: Dict) -> Dict:
+    return {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "num_videos", "num_views",
+                                    "skipped") if k in metrics}
+
+
+def train(cfg, output_dir: Optional[str] = None, resume: Union[bool, str, None] = "auto",
+          hooks: Optional[Dict[str, Callable]] = None) -> Optional[Dict]:
+    """Train ``cfg`` (one process, or one rank under torchrun), then test; rank 0 writes
+    ``config.yaml``, checkpoints, ``metrics.jsonl``, TensorBoard logs, ``results.json``.
+    Returns the results dict (on every rank). Raises NonFiniteLossError on a NaN/inf loss."""
+    wall0 = time.time()
+    device = du.pick_device(cfg.train.device)
+    du.init(device)
+    try:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        if cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        builders.resolve(cfg)
+        out_dir = output_dir or cfg.train.output_dir or builders.default_output_dir(cfg)
+        cfg.train.output_dir = out_dir
+        seed_all(cfg.train.seed)
+        train_ds = builders.build_split(cfg, cfg.data.train_split, "train")
+        if cfg.model.num_classes is None:
+            cfg.model.num_classes = train_ds.num_classes
+        num_classes = cfg.model.num_classes
+        val_ds = builders.build_split(cfg, cfg.data.val_split, "val", views=(1, 1)) \
+            if cfg.train.eval_every else None
+        model = builders.build_model(cfg, num_classes).to(device)
+        if du.world_size() > 1:
+            if cfg.model.sync_bn and device.type == "cuda":  # SyncBatchNorm is CUDA-only
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model = DistributedDataParallel(model, device_ids=[device.index]
+                                            if device.type == "cuda" else None)
+        train_loader = builders.train_loader(cfg, train_ds, device)
+        val_loader = builders.eval_loader(cfg, val_ds, device) if val_ds is not None else None
+        steps = len(train_loader) if cfg.train.max_steps_per_epoch is None else \
+            min(len(train_loader), cfg.train.max_steps_per_epoch)
+        if steps == 0:
+            raise ValueError(f"no training batches: {len(train_ds)} clips, batch size "
+                             f"{cfg.train.batch_size} x {du.world_size()} ranks")
+        optimizer = build_optimizer(model, cfg.optim, cfg.train.batch_size * du.world_size())
+        scheduler = build_scheduler(optimizer, cfg.optim, steps)
+        scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"
+                                      and device.type == "cuda")
+        state = TrainState()
+        path = _resume_path(out_dir, resume)
+        if path:
+            blob = ckpt.load(path)
+            ckpt.restore(blob, model, optimizer, scheduler, scaler, du.rank(), du.world_size())
+            follow_config(scheduler, cfg.optim, steps, cfg.train.batch_size * du.world_size())
+            state = load_train_state(blob)
+            if du.is_main():
+                print(f"resumed from {path} (epoch {state.epoch}/{cfg.optim.epochs})", flush=True)
+        if du.is_main():
+            if cfg.train.amp != "none" and device.type != "cuda":
+                print(f"note: train.amp={cfg.train.amp} applies on CUDA only; running in float32",
+                      flush=True)
+            os.makedirs(out_dir, exist_ok=True)
+            save_config(cfg, os.path.join(out_dir, "config.yaml"))
+            print(f"training {cfg.model.name} pool={cfg.model.pool} on {cfg.data.name} "
+                  f"({len(train_ds)} clips, {num_classes} classes) on {device}"
+                  f"{f' x {du.world_size()} ranks' if du.world_size() > 1 else ''} -> {out_dir}",
+                  flush=True)
+        config_dict = to_dict(cfg)
+        state = fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, device,
+                    out_dir, num_classes, state, config_dict, hooks)
+        train_s = state.elapsed_s
+        digests = du.all_gather_object(weights_digest(model))
+
+        results = {"model": cfg.model.name, "pool": cfg.model.pool, "dataset": cfg.data.name,
+                   "fold": cfg.data.fold, "epochs": state.epoch, "best_val_top1": state.best_metric,
+                   "final_train_loss": state.history[-1]["train"]["loss"] if state.history else None}
+        skipped = {"train": state.train_skipped, "val": state.val_skipped, "test": 0}
+        if cfg.test.enabled:
+            test = test_checkpoint(cfg, model, device, out_dir, checkpoint=cfg.test.checkpoint)
+            skipped["test"] = test["skipped"]
+            results.update(_summary(test), checkpoint=test["checkpoint"])
+        skipped["total"] = sum(skipped.values())
+        mems = du.all_gather_object(runinfo.peak_memory(device))
+        results.update(
+            skipped_videos=skipped, train_time_s=round(train_s, 3),
+            wall_time_s=round(time.time() - wall0, 3),
+            peak_memory=max(mems, key=lambda m: m["bytes"]), world_size=du.world_size(),
+            device=runinfo.device_name(device),
+            ddp_weights_identical=len(set(digests)) == 1, weights_sha1=digests[0],
+            history=state.history, config=config_dict, git_commit=runinfo.git_commit(),
+            versions=runinfo.package_versions())
+        if du.is_main():
+            _write_json(results, os.path.join(out_dir, "results.json"))
+        return results
+    finally:
+        du.shutdown()
+
+
+def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str = "best",
+                    fold: Optional[int] = None, tag: str = "test") -> Dict:
+    """Load ``out_dir/<checkpoint>.pth`` (``best``/``last``) or a path into ``model`` and run the
+    multi-view test of ``cfg``; rank 0 writes ``<tag>_confusion.csv/.png``."""
+    path = checkpoint if os.path.isfile(checkpoint) else \
+        os.path.join(out_dir or "", f"{checkpoint}.pth")
+    if os.path.isfile(path):
+        ckpt.unwrap(model).load_state_dict(ckpt.load(path)["model"])
+    elif du.is_main():
+        print(f"warning: no checkpoint {path}; testing the current weights", flush=True)
+        path = None
+    ds = builders.build_split(cfg, cfg.data.test_split, "test", fold=fold)
+    loader = builders.eval_loader(cfg, ds, device)
+    t0 = time.perf_counter()
+    metrics = evaluate(ckpt.unwrap(model), loader, device, cfg.model.num_classes or ds.num_classes,
+                       cfg.train.amp, cfg.test.average)
+    metrics["time_s"] = time.perf_counter() - t0
+    metrics["checkpoint"] = path
+    metrics["classes"] = list(ds.classes)
+    if du.is_main():
+        print(f"{tag}: top1 {100 * metrics['top1']:.2f}  top5 {100 * metrics['top5']:.2f}  "
+              f"mean class acc {100 * metrics['mean_class_acc']:.2f}  ({metrics['num_videos']} "
+              f"videos x {metrics['num_views']} views, {metrics['skipped']} skipped)", flush=True)
+        if out_dir:
+            os.makedirs(out_dir, exist_ok=True)
+            confusion.write(metrics["confusion"], list(ds.classes),
+                            os.path.join(out_dir, f"{tag}_confusion"),
+                            f"{cfg.model.name} pool={cfg.model.pool} {cfg.data.name} {tag}")
+    return metrics
+
+
+def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
+    """Evaluate a checkpoint (``{fold}`` in its path is replaced per fold) on each fold; rank 0
+    writes ``test_results.json`` (+ confusion files) into ``out_dir``. Returns per-fold metrics
+    and their mean."""
+    device = du.pick_device(cfg.train.device)
+    du.init(device)
+    try:
+        builders.resolve(cfg)
+        folds = list(folds) if folds else [cfg.data.fold]
+        if len(folds) > 1 and "{fold}" not in checkpoint and du.is_main():
+            print(f"warning: one checkpoint for folds {folds}: a model trained on one split is "
+                  "tested on the others' test lists (put {fold} in --checkpoint)", flush=True)
+        per_fold = {}
+        model = None
+        for fold in folds:
+            cfg.data.fold = fold
+            path = checkpoint.format(fold=fold)
+            blob = ckpt.load(path)
+            num_classes = cfg.model.num_classes or blob.get("config", {}).get("model", {}) \
+                .get("num_classes")
+            if num_classes is None:
+                num_classes = builders.build_split(cfg, cfg.data.test_split, "test").num_classes
+            cfg.model.num_classes = num_classes
+            if model is None:
+                model = builders.build_model(cfg, num_classes).to(device)
+            tag = f"test_fold{fold}" if len(folds) > 1 else "test"
+            per_fold[fold] = test_checkpoint(cfg, model, device, out_dir, path, fold=fold, tag=tag)
+        keys = ("top1", "top5", "mean_class_acc")
+        mean = {k: sum(m[k] for m in per_fold.values()) / len(per_fold) for k in keys}
+        out = {"model": cfg.model.name, "pool": cfg.model.pool, "dataset": cfg.data.name,
+               "folds": {str(f): {**_summary(m), "checkpoint": m["checkpoint"],
+                                  "confusion": m["confusion"]} for f, m in per_fold.items()},
+               "mean": mean, "config": to_dict(cfg), "git_commit": runinfo.git_commit(),
+               "versions": runinfo.package_versions()}
+        if du.is_main() and out_dir:
+            _write_json(out, os.path.join(out_dir, "test_results.json"))
+        return out
+    finally:
+        du.shutdown()

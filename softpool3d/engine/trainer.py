@@ -1,0 +1,257 @@
+"""The training loop (plain, timm-like): epochs of SGD/AdamW steps with AMP, gradient clipping and
+label smoothing, a non-finite-loss stop, optional precise-BN, validation every k epochs and an
+atomic checkpoint (last + best) after every epoch."""
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from . import checkpoint as ckpt
+from . import distributed as du
+from .evaluate import autocast, evaluate, forward, to_device
+from .logger import RunLogger
+from .meters import topk_correct
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/inf; the run stopped and the last good checkpoint was kept."""
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, rank: int, epoch: int) -> int:
+    """A distinct seed per (run seed, rank, epoch): each epoch starts from a known RNG state, so a
+    resumed run draws the same clips, crops and worker seeds as an uninterrupted one."""
+    return (seed * 1_000_003 + rank * 10_007 + epoch * 101) % 2 ** 31
+
+
+def start_epoch_rng(loader, seed: int, epoch: int) -> None:
+    """Put every random stream of an epoch in a state that depends only on (seed, rank, epoch):
+    the global RNGs, the sampler's shuffle, the dataset's augmentation stream and the loader's
+    generator (which seeds the workers)."""
+    s = epoch_seed(seed, du.rank(), epoch)
+    seed_all(s)
+    for obj in (getattr(loader, "sampler", None), getattr(loader, "dataset", None)):
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+    if getattr(loader, "generator", None) is not None:
+        loader.generator.manual_seed(s)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-1 of every parameter and buffer (to check that DDP ranks agree)."""
+    h = hashlib.sha1()
+    for name, t in ckpt.unwrap(model).state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def update_bn_stats(model: nn.Module, loader, device: torch.device, num_batches: int,
+                    amp: str = "none") -> int:
+    """Precise BN: recompute the BatchNorm running statistics as plain averages over
+    ``num_batches`` training batches (averaged over the ranks). Returns the batches used."""
+    model = ckpt.unwrap(model)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns or num_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    was_training = model.training
+    model.train()
+    used = 0
+    for batch in loader:
+        if used >= num_batches:
+            break
+        with autocast(device, amp):
+            forward(model, to_device(batch["video"], device))
+        used += 1
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    model.train(was_training)
+    if du.is_dist():
+        for m in bns:
+            for buf in (m.running_mean, m.running_var):
+                torch.distributed.all_reduce(buf)
+                buf.div_(du.world_size())
+    return used
+
+
+@dataclass
+class TrainState:
+    """What ``fit`` carries between epochs (and stores in checkpoints)."""
+    epoch: int = 0                       # completed epochs
+    best_metric: Optional[float] = None  # best validation top-1
+    step: int = 0                        # optimiser steps so far
+    train_skipped: int = 0
+    val_skipped: int = 0
+    elapsed_s: float = 0.0               # training time over all resumes
+    history: list = field(default_factory=list)
+
+
+def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, device, cfg, epoch: int,
+                    state: TrainState, logger: RunLogger, steps: int) -> Dict[str, float]:
+    """One pass over ``loader`` (at most ``steps`` batches); returns loss/top1/clips/skipped summed
+    over the ranks, and the throughput."""
+    model.train()
+    tc = cfg.train
+    sums = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "skipped": 0.0}
+    bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
+               dynamic_ncols=True, disable=not du.is_main() or not sys.stderr.isatty())
+    start = time.perf_counter()
+    for it, batch in enumerate(loader):
+        if it >= steps:
+            break
+        video = to_device(batch["video"], device)
+        labels = batch["label"].to(device)
+        with autocast(device, tc.amp):
+            logits = forward(model, video)
+        loss = criterion(logits.float(), labels)
+        if du.any_true(not bool(torch.isfinite(loss.detach()).item())):
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, iteration {it + 1} "
+                f"(lr {optimizer.param_groups[0]['lr']:.4g})")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.optim.clip_grad:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        state.step += 1
+
+        n = labels.shape[0]
+        loss_v = float(loss.detach())
+        sums["loss"] += loss_v * n
+        sums["correct"] += topk_correct(logits.detach().float(), labels, (1,))[1]
+        sums["clips"] += n
+        sums["skipped"] += int(torch.as_tensor(batch.get("skipped", 0)).sum())
+        rate = sums["clips"] * du.world_size() / max(1e-9, time.perf_counter() - start)
+        lr = optimizer.param_groups[0]["lr"]
+        bar.set_postfix(loss=f"{loss_v:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}", refresh=False)
+        bar.update(1)
+        if tc.log_every and state.step % tc.log_every == 0:
+            logger.log("train_step", state.step, loss=loss_v, lr=lr, clips_per_s=rate)
+    bar.close()
+    seconds = time.perf_counter() - start
+    total = du.all_reduce_sum(sums)
+    clips = max(1.0, total["clips"])
+    return {"loss": total["loss"] / clips, "top1": total["correct"] / clips,
+            "clips": int(total["clips"]), "skipped": int(total["skipped"]),
+            "lr": optimizer.param_groups[0]["lr"], "time_s": seconds,
+            "clips_per_s": total["clips"] / max(1e-9, seconds)}
+
+
+def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, device, out_dir,
+        num_classes: int, state: TrainState, config_dict: dict,
+        hooks: Optional[Dict[str, Callable]] = None) -> TrainState:
+    """Train from ``state.epoch`` to ``cfg.optim.epochs``: seed, train, precise-BN, validate,
+    checkpoint (rank 0), log. ``hooks["on_checkpoint"](epoch, path)`` runs after each save (rank 0).
+    Raises NonFiniteLossError (the last good checkpoint is left untouched)."""
+    hooks = hooks or {}
+    tc = cfg.train
+    is_main = du.is_main()
+    logger = RunLogger(out_dir if is_main else None, tensorboard=tc.tensorboard)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
+    steps = len(train_loader) if tc.max_steps_per_epoch is None else \
+        min(len(train_loader), tc.max_steps_per_epoch)
+    try:
+        for epoch in range(state.epoch, cfg.optim.epochs):
+            t0 = time.perf_counter()
+            start_epoch_rng(train_loader, tc.seed, epoch)
+            try:
+                stats = train_one_epoch(model, train_loader, optimizer, scheduler, scaler, criterion,
+                                        device, cfg, epoch, state, logger, steps)
+            except NonFiniteLossError as e:
+                last = ckpt.find_last(out_dir) if out_dir else None
+                kept = (f"the last good checkpoint {last} (epoch {state.epoch}) was kept"
+                        if last else "no checkpoint had been written yet")
+                hint = "lower optim.lr or set optim.clip_grad" + \
+                    (", or use train.amp=bf16 instead of fp16" if tc.amp == "fp16" else "")
+                msg = f"{e}; training stopped: {kept}. To fix: {hint}."
+                logger.log("error", state.step, message=msg)
+                raise NonFiniteLossError(msg) from None
+            state.train_skipped += stats["skipped"]
+            du.broadcast_buffers(ckpt.unwrap(model))  # the ranks validate and save the same model
+            if tc.precise_bn:
+                update_bn_stats(model, train_loader, device, tc.precise_bn_batches, tc.amp)
+            record = {"epoch": epoch + 1, "train": stats}
+            val_top1 = None
+            last_epoch = epoch + 1 == cfg.optim.epochs
+            if val_loader is not None and tc.eval_every and ((epoch + 1) % tc.eval_every == 0
+                                                            or last_epoch):
+                # the bare module: ranks may run different numbers of eval batches, and DDP's
+                # forward would wait for the others (buffers are broadcast at every forward)
+                val = evaluate(ckpt.unwrap(model), val_loader, device, num_classes, tc.amp,
+                               cfg.test.average)
+                val.pop("confusion")
+                state.val_skipped += val["skipped"]
+                val_top1 = val["top1"]
+                record["val"] = val
+                logger.log("val", epoch + 1, **val)
+            state.epoch = epoch + 1
+            state.elapsed_s += time.perf_counter() - t0
+            is_best = val_top1 is not None and (state.best_metric is None
+                                                or val_top1 > state.best_metric)
+            if is_best:
+                state.best_metric = val_top1
+            if val_loader is None or not tc.eval_every:
+                is_best = True  # no validation: the best is the latest
+            state.history.append(record)
+            rngs = du.all_gather_object(ckpt.rng_state())
+            logger.log("train_epoch", epoch + 1, **{k: v for k, v in stats.items()})
+            if is_main:
+                print(_epoch_line(record, cfg.optim.epochs), flush=True)
+                if out_dir:
+                    blob = ckpt.training_state(model, optimizer, scheduler, scaler, state.epoch,
+                                               state.best_metric, rngs, config_dict,
+                                               {"train_state": _state_dict(state)})
+                    path = ckpt.save(blob, out_dir, is_best)
+                    if "on_checkpoint" in hooks:
+                        hooks["on_checkpoint"](state.epoch, path)
+            du.barrier()
+    finally:
+        logger.close()
+    return state
+
+
+def _state_dict(state: TrainState) -> dict:
+    return dict(state.__dict__)
+
+
+def load_train_state(blob: dict) -> TrainState:
+    st = TrainState(**blob.get("train_state", {}))
+    st.epoch = int(blob["epoch"])
+    st.best_metric = blob.get("best_metric")
+    return st
+
+
+def _epoch_line(record: dict, epochs: int) -> str:
+    t = record["train"]
+    line = (f"epoch {record['epoch']}/{epochs}  loss {t['loss']:.4f}  train top1 {100 * t['top1']:.1f}"
+            f"  lr {t['lr']:.3g}  {t['clips_per_s']:.1f} clips/s  {t['time_s']:.1f}s")
+    if "val" in record:
+        v = record["val"]
+        line += f"  | val top1 {100 * v['top1']:.1f} top5 {100 * v['top5']:.1f}"
+    if t["skipped"]:
+        line += f"  skipped {t['skipped']}"
+    return line if math.isfinite(t["loss"]) else line + "  (non-finite)"

@@ -1,0 +1,167 @@
+"""End to end on real generated videos and real (tiny) models: train + multi-view test, SIGKILL after
+the first checkpoint and resume to the same weights and metrics, torchrun DDP with gloo, the
+non-finite-loss stop, tools/test.py, config errors."""
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", os.path.join(ROOT, "tools",
+                                                                              f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+train_tool = load_tool("train")
+test_tool = load_tool("test")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from softpool3d.datasets import synthetic
+    root = tmp_path_factory.mktemp("synthetic")
+    # 3 classes x (4 train + 2 test) real H.264 clips of 16 frames, 64 px
+    synthetic.generate(str(root), seed=0, num_classes=3, train_per_class=4, test_per_class=2,
+                       frames=16, size=64, workers=1, progress=False)
+    return str(root)
+
+
+def overrides(root, *extra):
+    return [f"data.root={root}", "data.crop_size=32", "data.train_scale=[32,40]",
+            "data.test_scale=32", "data.test_crop_size=32", "data.workers=0", "data.num_clips=2",
+            "train.batch_size=4", "optim.epochs=2", "train.eval_every=1", *extra]
+
+
+def env():
+    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    e.pop("RANK", None)
+    e.pop("WORLD_SIZE", None)
+    return e
+
+
+KILL_AFTER_EPOCH_1 = f"""
+import importlib.util, os, signal, sys
+spec = importlib.util.spec_from_file_location("train_tool", {os.path.join(ROOT, 'tools', 'train.py')!r})
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+
+def kill(epoch, path):
+    if epoch == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+sys.exit(tool.main(sys.argv[1:], hooks={{"on_checkpoint": kill}}))
+"""
+
+
+def state_of(path):
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def comparable(results):
+    """results.json minus times/memory/paths (which legitimately differ between runs)."""
+    hist = [{"train": {k: v for k, v in h["train"].items() if k in ("loss", "top1", "clips", "lr")},
+             "val": h.get("val")} for h in results["history"]]
+    keys = ("top1", "top5", "mean_class_acc", "num_videos", "num_views", "epochs", "best_val_top1",
+            "final_train_loss", "weights_sha1", "skipped_videos")
+    return {k: results[k] for k in keys}, hist
+
+
+def test_train_kill_resume_exact_nonfinite_and_test_tool(data_root, tmp_path, capsys):
+    torch.set_num_threads(1)
+    ov = overrides(data_root)
+    # uninterrupted run
+    full = str(tmp_path / "full")
+    assert train_tool.main([CONFIG, *ov, "--output-dir", full]) == 0
+    for name in ("results.json", "last.pth", "best.pth", "config.yaml", "metrics.jsonl",
+                 "test_confusion.csv", "test_confusion.png"):
+        assert os.path.isfile(os.path.join(full, name)), name
+    assert os.listdir(os.path.join(full, "tb"))
+    res_full = json.load(open(os.path.join(full, "results.json")))
+    assert res_full["epochs"] == 2 and res_full["num_videos"] == 6 and res_full["num_views"] == 2
+    assert res_full["skipped_videos"]["total"] == 0
+    assert res_full["peak_memory"]["bytes"] > 0 and res_full["wall_time_s"] > 0
+    assert res_full["versions"]["torch"] == torch.__version__.split("+")[0] or res_full["versions"]
+    assert res_full["config"]["data"]["root"] == data_root
+
+    # the same run killed (SIGKILL) right after its first checkpoint ...
+    killed = str(tmp_path / "killed")
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_EPOCH_1, CONFIG, *ov,
+                           "--output-dir", killed], env=env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert state_of(os.path.join(killed, "last.pth"))["epoch"] == 1
+    assert not os.path.exists(os.path.join(killed, "results.json"))
+    diverging = str(tmp_path / "diverging")
+    shutil.copytree(killed, diverging)
+
+    # ... then resumed (automatically, from the output folder) ends exactly like the full run
+    assert train_tool.main([CONFIG, *ov, "--output-dir", killed]) == 0
+    res_resumed = json.load(open(os.path.join(killed, "results.json")))
+    assert comparable(res_resumed) == comparable(res_full)
+    a, b = state_of(os.path.join(full, "last.pth")), state_of(os.path.join(killed, "last.pth"))
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        for k in sa:
+            assert torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k])), k
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"]
+
+    # a diverging resume (lr 1e30) stops with a clear message and keeps the epoch-1 checkpoint
+    before = open(os.path.join(diverging, "last.pth"), "rb").read()
+    capsys.readouterr()
+    code = train_tool.main([CONFIG, *ov, "optim.lr=1e30", "--output-dir", diverging])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "non-finite loss" in err and "epoch 2" in err
+    assert "last good checkpoint" in err and "(epoch 1)" in err
+    assert open(os.path.join(diverging, "last.pth"), "rb").read() == before
+    assert not os.path.exists(os.path.join(diverging, "results.json"))
+
+    # tools/test.py: config taken from the checkpoint, same multi-view numbers, confusion files
+    out = str(tmp_path / "test_out")
+    assert test_tool.main(["--checkpoint", os.path.join(full, "last.pth"), "--folds", "1",
+                           "--output-dir", out]) == 0
+    tr = json.load(open(os.path.join(out, "test_results.json")))
+    assert tr["folds"]["1"]["top1"] == res_full["top1"]
+    assert tr["mean"]["top1"] == res_full["top1"]
+    assert tr["folds"]["1"]["num_views"] == 2
+    assert os.path.isfile(os.path.join(out, "test_confusion.csv"))
+    assert os.path.isfile(os.path.join(out, "test_confusion.png"))
+    rows = open(os.path.join(out, "test_confusion.csv")).read().splitlines()
+    assert len(rows) == 4 and sum(int(v) for r in rows[1:] for v in r.split(",")[1:]) == 6
+
+
+def test_torchrun_two_ranks_gloo(data_root, tmp_path):
+    out = str(tmp_path / "ddp")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           os.path.join(ROOT, "tools", "train.py"), CONFIG,
+           *overrides(data_root, "optim.epochs=1", "train.batch_size=2",
+                      "train.max_steps_per_epoch=2", "train.tensorboard=false"),
+           "--output-dir", out]
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    res = json.load(open(os.path.join(out, "results.json")))
+    assert res["world_size"] == 2
+    assert res["ddp_weights_identical"] is True  # every rank ended with the same weights
+    assert res["num_videos"] == 6  # each test video counted once over the two ranks
+    assert res["history"][0]["train"]["clips"] == 8  # 2 steps x 2 clips x 2 ranks
+    assert state_of(os.path.join(out, "last.pth"))["epoch"] == 1
+
+
+def test_config_errors_exit_2(data_root, capsys):
+    assert train_tool.main([CONFIG, "optim.lrr=0.1"]) == 2
+    assert "did you mean 'optim.lr'" in capsys.readouterr().err
+    assert train_tool.main([CONFIG, "train.batch_size=many"]) == 2
+    assert "'train.batch_size'" in capsys.readouterr().err
