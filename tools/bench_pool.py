@@ -4,7 +4,7 @@
 Methods: ``soft`` (softpool3d.soft_pool3d), ``composite`` (avg_pool3d(x e^x) / avg_pool3d(e^x)),
 ``max`` (F.max_pool3d), ``avg`` (F.avg_pool3d). For each device, layout, dtype and pooling case:
 forward time (no_grad) and forward+backward time (median of --iters after --warmup), peak extra
-memory of forward+backward, ratios against max_pool3d and against the composite; on CUDA also the
+memory of forward+backward, ratios against max_pool3d and against the composite; on CUDA also SoftPool's
 achieved bandwidth against a device-to-device copy measured in the same run.
 
     python tools/bench_pool.py                         # CPU, (4, 64, 16, 56, 56)
@@ -48,16 +48,11 @@ def median_ms(fn, device, warmup, iters) -> float:
     return statistics.median(times_ms(fn, device, warmup, iters))
 
 
-def bytes_moved(method, x, y, backward: bool) -> int:
-    """Compulsory traffic: forward reads x and writes y (+ the fp32 lse for soft); backward reads
-    grad_output, x, y (+ lse) and writes grad_input (max: reads indices instead of x and y)."""
-    xb, yb = x.numel() * x.element_size(), y.numel() * y.element_size()
-    extra = y.numel() * 4 if method == "soft" else 0
-    if method == "max":
-        extra = y.numel() * 8  # int64 indices
-    if not backward:
-        return xb + yb + extra
-    return yb + xb + xb + (yb + extra if method == "soft" else extra)
+def soft_bytes(x, y, backward: bool) -> int:
+    """SoftPool's compulsory traffic: forward reads x, writes y and the fp32 lse; backward reads
+    grad_output, x, y, lse and writes grad_input."""
+    xb, yb, lse = x.numel() * x.element_size(), y.numel() * y.element_size(), y.numel() * 4
+    return xb + yb + lse if not backward else yb + xb + yb + lse + xb
 
 
 def bench_one(method, x, case, device, warmup, iters):
@@ -84,8 +79,8 @@ def bench_one(method, x, case, device, warmup, iters):
         "fwd_bwd_ms": median_ms(forward_backward, device, warmup, iters),
         "peak_mib": measure_peak_memory(forward_backward, device) / 2**20,
     }
-    if device.type == "cuda":
-        fwd_bytes, bwd_bytes = bytes_moved(method, x, y, False), bytes_moved(method, x, y, True)
+    if device.type == "cuda" and method == "soft":  # bandwidth only where the bytes are exact
+        fwd_bytes, bwd_bytes = soft_bytes(x, y, False), soft_bytes(x, y, True)
         result["fwd_gbs"] = fwd_bytes / result["fwd_ms"] / 1e6
         bwd_ms = max(result["fwd_bwd_ms"] - result["fwd_ms"], 1e-6)
         result["bwd_gbs"] = bwd_bytes / bwd_ms / 1e6

@@ -42,15 +42,15 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``: readers
-    see the old file or the new one, never a partial one."""
+def _atomic_write(path: str, write) -> None:
+    """Call ``write(file)`` on a temp file in ``path``'s folder, fsync, then rename over ``path``:
+    readers see the old file or the new one, never a partial one."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -61,20 +61,17 @@ def atomic_save(obj: Any, path: str) -> None:
     _fsync_dir(folder)
 
 
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save`` to ``path`` atomically (see :func:`_atomic_write`)."""
+    _atomic_write(path, lambda f: torch.save(obj, f))
+
+
 def atomic_copy(src: str, dst: str) -> None:
-    folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(dst) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(folder)
+    """Copy ``src`` to ``dst`` atomically (see :func:`_atomic_write`)."""
+    def copy(f):
+        with open(src, "rb") as source:
+            shutil.copyfileobj(source, f)
+    _atomic_write(dst, copy)
 
 
 def _fsync_dir(folder: str) -> None:
