@@ -10,7 +10,7 @@ import glob
 import os
 import shutil
 
-from setuptools import find_packages, setup
+from setuptools import setup
 
 RELEASE_ARCHS = "7.5;8.0;8.6;8.9;9.0;10.0;12.0+PTX"
 
@@ -59,11 +59,17 @@ def extensions():
 
 ext_modules, cmdclass = extensions()
 
+PACKAGES = ["softpool3d", "softpool3d.engine", "softpool3d.cli", "softpool3d.datasets",
+            "softpool3d.models"]
+
 setup(
     name="softpool3d",
     version="0.1.0",
     description="Spatio-temporal SoftPool for PyTorch and a video action-recognition benchmark",
-    packages=find_packages(include=["softpool3d", "softpool3d.*"]),
+    # datasets/ and models/ live at the top of the repository but install as softpool3d.datasets and
+    # softpool3d.models (no top-level modules named `datasets`/`models`, no symlinks).
+    packages=PACKAGES,
+    package_dir={"softpool3d.datasets": "datasets", "softpool3d.models": "models"},
     python_requires=">=3.10",
     ext_modules=ext_modules,
     cmdclass=cmdclass,

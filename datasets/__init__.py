@@ -7,7 +7,7 @@ torchvision v2 transforms).
 """
 from . import synthetic
 from .annotations import AnnotationError, MissingVideosWarning, VideoRecord
-from .build import DATASETS, DatasetSpec, build_dataset, load_records
+from .registry import DATASETS, DatasetSpec, build_dataset, load_records
 from .decode import VideoDecodeError, probe_video, read_frames
 from .video_dataset import VideoDataset, loader_seed_kwargs, seed_worker
 

@@ -3,17 +3,17 @@ C2D/I3D/CSN/R(2+1)D/SlowFast/X3D and torchvision's R3D-18, small CPU variants, e
 swappable by a method of :mod:`softpool3d.pools`, and local checkpoint loading.
 
     registry.py    MODELS, ModelSpec, model_input_spec
-    builders.py    the published networks (pytorchvideo create_* with the hub configurations)
+    published.py   the published networks (pytorchvideo create_* with the hub configurations)
     tiny.py        *_tiny CPU variants
     pitfalls.py    pytorchvideo 0.1.5 fixes, applied once to every build
     swap.py        pool sites and swapping
-    build.py       build_model
-    checkpoint.py  load_checkpoint
+    factory.py     build_model
+    pretrained.py  load_checkpoint
 """
-from . import builders as _builders  # noqa: F401  (registers the published models)
+from . import published as _published  # noqa: F401  (registers the published models)
 from . import tiny as _tiny  # noqa: F401  (registers the CPU variants)
-from .build import build_model, keeps_original_pools
-from .checkpoint import LoadReport, extract_state_dict, load_checkpoint
+from .factory import build_model, keeps_original_pools
+from .pretrained import LoadReport, extract_state_dict, load_checkpoint
 from .pitfalls import fix_pytorchvideo
 from .registry import MODELS, ModelSpec, get_spec, list_models, model_input_spec
 from .swap import SITES, find_pool_sites, pool_input_channels, pools_by_site, swap_pools

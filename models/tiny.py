@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .builders import merge_overrides, resnet_config, slowfast_head_kernels
+from .published import merge_overrides, resnet_config, slowfast_head_kernels
 from .registry import register
 
 __all__ = ["keep_first_blocks"]

@@ -12,7 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from softpool3d.config import save_config, to_dict
 
-from . import builders
+from . import compose
 from . import checkpoint as ckpt
 from . import confusion
 from . import distributed as du
@@ -62,24 +62,24 @@ def train(cfg, output_dir: Optional[str] = None, resume: Union[bool, str, None] 
             torch.cuda.reset_peak_memory_stats(device)
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-        builders.resolve(cfg)
-        out_dir = output_dir or cfg.train.output_dir or builders.default_output_dir(cfg)
+        compose.resolve(cfg)
+        out_dir = output_dir or cfg.train.output_dir or compose.default_output_dir(cfg)
         cfg.train.output_dir = out_dir
         seed_all(cfg.train.seed)
-        train_ds = builders.build_split(cfg, cfg.data.train_split, "train")
+        train_ds = compose.build_split(cfg, cfg.data.train_split, "train")
         if cfg.model.num_classes is None:
             cfg.model.num_classes = train_ds.num_classes
         num_classes = cfg.model.num_classes
-        val_ds = builders.build_split(cfg, cfg.data.val_split, "val", views=(1, 1)) \
+        val_ds = compose.build_split(cfg, cfg.data.val_split, "val", views=(1, 1)) \
             if cfg.train.eval_every else None
-        model = builders.build_model(cfg, num_classes).to(device)
+        model = compose.build_model(cfg, num_classes).to(device)
         if du.world_size() > 1:
             if cfg.model.sync_bn and device.type == "cuda":  # SyncBatchNorm is CUDA-only
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
             model = DistributedDataParallel(model, device_ids=[device.index]
                                             if device.type == "cuda" else None)
-        train_loader = builders.train_loader(cfg, train_ds, device)
-        val_loader = builders.eval_loader(cfg, val_ds, device) if val_ds is not None else None
+        train_loader = compose.train_loader(cfg, train_ds, device)
+        val_loader = compose.eval_loader(cfg, val_ds, device) if val_ds is not None else None
         steps = len(train_loader) if cfg.train.max_steps_per_epoch is None else \
             min(len(train_loader), cfg.train.max_steps_per_epoch)
         if steps == 0:
@@ -150,8 +150,8 @@ def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str 
     elif du.is_main():
         print(f"warning: no checkpoint {path}; testing the current weights", flush=True)
         path = None
-    ds = builders.build_split(cfg, cfg.data.test_split, "test", fold=fold)
-    loader = builders.eval_loader(cfg, ds, device)
+    ds = compose.build_split(cfg, cfg.data.test_split, "test", fold=fold)
+    loader = compose.eval_loader(cfg, ds, device)
     t0 = time.perf_counter()
     metrics = evaluate(ckpt.unwrap(model), loader, device, cfg.model.num_classes or ds.num_classes,
                        cfg.train.amp, cfg.test.average)
@@ -177,7 +177,7 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
     device = du.pick_device(cfg.train.device)
     du.init(device)
     try:
-        builders.resolve(cfg)
+        compose.resolve(cfg)
         folds = list(folds) if folds else [cfg.data.fold]
         if len(folds) > 1 and "{fold}" not in checkpoint and du.is_main():
             print(f"warning: one checkpoint for folds {folds}: a model trained on one split is "
@@ -191,10 +191,10 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
             num_classes = cfg.model.num_classes or blob.get("config", {}).get("model", {}) \
                 .get("num_classes")
             if num_classes is None:
-                num_classes = builders.build_split(cfg, cfg.data.test_split, "test").num_classes
+                num_classes = compose.build_split(cfg, cfg.data.test_split, "test").num_classes
             cfg.model.num_classes = num_classes
             if model is None:
-                model = builders.build_model(cfg, num_classes).to(device)
+                model = compose.build_model(cfg, num_classes).to(device)
             tag = f"test_fold{fold}" if len(folds) > 1 else "test"
             per_fold[fold] = test_checkpoint(cfg, model, device, out_dir, path, fold=fold, tag=tag)
         keys = ("top1", "top5", "mean_class_acc")
