@@ -62,6 +62,10 @@ ext_modules, cmdclass = extensions()
 PACKAGES = ["softpool3d", "softpool3d.engine", "softpool3d.cli", "softpool3d.datasets",
             "softpool3d.models"]
 
+# Each tool: softpool3d/cli/<module>.py with main(argv=None) -> exit code; tools/<module>.py is a shim.
+TOOLS = ["train", "test", "demo", "sweep", "report", "profile_model", "make_synthetic",
+         "check_videos", "prepare_dataset", "bench_pool", "bench_retention"]
+
 setup(
     name="softpool3d",
     version="0.1.0",
@@ -71,6 +75,8 @@ setup(
     packages=PACKAGES,
     package_dir={"softpool3d.datasets": "datasets", "softpool3d.models": "models"},
     python_requires=">=3.10",
+    entry_points={"console_scripts": [
+        f"softpool3d-{name.replace('_', '-')}=softpool3d.cli.{name}:main" for name in TOOLS]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,
 )
