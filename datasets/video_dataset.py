@@ -45,11 +45,13 @@ class VideoDataset(Dataset):
         short: policy for videos shorter than a clip (``"clamp"`` or ``"loop"``, see sampling).
         strict: raise on a bad video instead of replacing it. max_retries: replacements in a row.
         seed: base seed. decode_threads: decord threads per reader.
+        frame_cache: serve decoded frames from a :mod:`.frame_cache` (``"memory"``, ``"auto"``,
+            a folder or a ``FrameCache``) instead of decoding each sample; same samples.
     """
 
     def __init__(self, records, classes, *, mode, transform, num_frames=8, sampling_rate=2,
                  num_clips=10, alpha=None, short="clamp", strict=False, max_retries=10, seed=0,
-                 decode_threads=1):
+                 decode_threads=1, frame_cache=None):
         if mode not in ("train", "test", "val"):
             raise ValueError(f"mode must be 'train', 'test' or 'val', got {mode!r}")
         if not records:
@@ -65,6 +67,10 @@ class VideoDataset(Dataset):
         self.seed, self.epoch, self.decode_threads = int(seed), 0, decode_threads
         self._rng, self._rng_key = None, None
         self._bad = {}  # index -> reason, per process
+        self.frame_cache = None
+        if frame_cache is not None and frame_cache is not False:
+            from .frame_cache import as_frame_cache
+            self.frame_cache = as_frame_cache(frame_cache, [r.path for r in self.records])
 
     # ------------------------------------------------------------------------------ properties
     @property
@@ -151,15 +157,19 @@ class VideoDataset(Dataset):
     def load(self, index, rng=None):
         """Decode and transform video ``index`` (no replacement); raises VideoDecodeError."""
         rng = rng if rng is not None else self.rng()
-        path = self.records[index].path
-        reader, n = open_video(path, self.decode_threads)
+        path, cache, reader = self.records[index].path, self.frame_cache, None
+        if cache is not None:
+            n = cache.num_frames(index)
+        else:
+            reader, n = open_video(path, self.decode_threads)
         try:
             if self.train:
                 idx = train_clip_indices(n, self.num_frames, self.sampling_rate, rng, self.short)
             else:
                 idx = eval_clip_indices(n, self.num_frames, self.sampling_rate, self.num_clips,
                                         self.short)
-            frames = get_frames(reader, idx, path)  # uint8 (T, H, W, 3) or (K, T, H, W, 3)
+            # uint8 (T, H, W, 3) or (K, T, H, W, 3)
+            frames = cache.frames(index, idx) if cache is not None else get_frames(reader, idx, path)
         finally:
             del reader
         video = self.transform(frames, rng) if self.train else self.transform(frames)
