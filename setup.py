@@ -42,7 +42,7 @@ def extensions():
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     with_cuda = os.environ.get("FORCE_CUDA") == "1" or cuda_home is not None
-    sources = ["csrc/softpool.cpp", "csrc/cpu/softpool_cpu.cpp"]
+    sources = ["csrc/softpool.cpp", "csrc/cpu/softpool_cpu.cpp", "csrc/testing/device_bodies.cpp"]
     cxx = ["-O3", "-fopenmp", "-fno-trapping-math"]  # the last lets the lane loops vectorise
     extra = {"cxx": cxx}
     kind = CppExtension

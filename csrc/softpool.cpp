@@ -73,6 +73,18 @@ at::Tensor backward(const at::Tensor& grad_output_, const at::Tensor& input_,
                     c10::IntArrayRef padding, bool paper_grad) {
   // ceil_mode is implied by the saved output's size; geometry is checked against it.
   PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, /*ceil_mode=*/false);
+  for (const auto* t : {&grad_output_, &output_, &lse_}) {
+    TORCH_CHECK(t->device() == input_.device(), "softpool3d backward: grad_output, output and lse ",
+                "must be on the input's device ", input_.device(), ", got ", t->device());
+  }
+  TORCH_CHECK(grad_output_.scalar_type() == input_.scalar_type() &&
+                  output_.scalar_type() == input_.scalar_type(),
+              "softpool3d backward: grad_output (", grad_output_.scalar_type(), ") and output (",
+              output_.scalar_type(), ") must have the input's dtype ", input_.scalar_type());
+  TORCH_CHECK(output_.dim() == 5 && output_.size(0) == input_.size(0) &&
+                  output_.size(1) == input_.size(1),
+              "softpool3d backward: output ", output_.sizes(), " does not match input ",
+              input_.sizes());
   for (int d = 0; d < 3; ++d) {
     const int64_t out = output_.size(2 + d);
     TORCH_CHECK(out == g.out[d] ||
@@ -88,7 +100,7 @@ at::Tensor backward(const at::Tensor& grad_output_, const at::Tensor& input_,
               lse_dtype(input_), " for a ", input_.scalar_type(), " input, got ", lse_.scalar_type());
   const auto fmt = memory_format_of(input_);
   const at::Tensor input = input_.contiguous(fmt);
-  const at::Tensor grad_output = grad_output_.to(input.scalar_type()).contiguous(fmt);
+  const at::Tensor grad_output = grad_output_.contiguous(fmt);
   const at::Tensor output = output_.contiguous(fmt);
   const at::Tensor lse = lse_.contiguous(fmt);
   at::Tensor grad_input = at::empty(input.sizes(), input.options().memory_format(fmt));

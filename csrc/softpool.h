@@ -71,6 +71,20 @@ SOFTPOOL_HD acc_t clamp_below(acc_t x) {
   return x < ExpFloor<acc_t>::value ? ExpFloor<acc_t>::value : x;
 }
 
+// a - b, except that equal operands give exactly 0: also equal infinities, where a - b is NaN.
+// This gives SoftPool its limits at infinity: a window whose max is +inf (or that is all -inf)
+// returns that infinity, and the elements equal to it share the weight (see softpool.md).
+template <typename acc_t>
+SOFTPOOL_HD acc_t tie_diff(acc_t a, acc_t b) {
+  return a == b ? acc_t(0) : a - b;
+}
+
+// tie_diff(a, m) clamped below: the argument of exp() for element a of a window with max / output m.
+template <typename acc_t>
+SOFTPOOL_HD acc_t shifted(acc_t a, acc_t m) {
+  return a == m ? acc_t(0) : clamp_below<acc_t>(a - m);
+}
+
 // First/last (inclusive) output index whose window [o*s - p, o*s - p + k) contains input index i.
 SOFTPOOL_HD void windows_containing(int64_t i, int64_t k, int64_t s, int64_t p, int64_t out,
                                     int64_t& first, int64_t& last) {

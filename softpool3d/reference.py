@@ -1,57 +1,65 @@
 """Pure-PyTorch, numerically stable SoftPool: the oracle of every test, and the fallback when the
 compiled extension is missing.
 
-``y = sum_i softmax(a)_i * a_i`` over each window, computed with ``torch.softmax`` (max-shifted).
-Padded and out-of-range cells get weight 0. Gradients come from autograd: ``grad="exact"`` is the
-true derivative ``w_i (1 + a_i - y)``; ``grad="paper"`` detaches the weights, giving ``g * w_i``.
+``y = sum_i softmax(a)_i * a_i`` over each window, computed max-shifted:
+``y = m + sum_i w_i (a_i - m)`` with ``w = softmax(a - m)`` and ``m`` the window max (a constant for
+autograd, which leaves the derivative unchanged). Padded and out-of-range cells get weight 0.
+Infinities follow the limits: ``-inf`` elements get weight 0 (and gradient 0); a window whose max
+is ``+inf``, or that is all ``-inf``, returns that infinity, and the elements equal to it share the
+weight (gradient ``g / count`` each: the limit along equal values); NaN propagates.
+Gradients come from autograd: ``grad="exact"`` is the true derivative ``w_i (1 + a_i - y)``;
+``grad="paper"`` detaches the weights, giving ``g * w_i``.
 Any floating dtype; float16/bfloat16 are computed in float32 and rounded once at the end.
 """
 from __future__ import annotations
 
-import functools
-
 import torch
-import torch.nn.functional as F
 
-from ._frontend import adaptive_soft_pool_nd, soft_pool_nd
+from ._frontend import adaptive_soft_pool_nd, soft_pool_nd, unfold_windows, upcast
 
 __all__ = ["soft_pool1d", "soft_pool2d", "soft_pool3d", "adaptive_soft_pool1d",
            "adaptive_soft_pool2d", "adaptive_soft_pool3d"]
 
 
+class _Shifted(torch.autograd.Function):
+    """``a - m`` where equal operands give 0 (also equal infinities); gradient 1 w.r.t. ``a``.
+
+    ``m`` (the window max, broadcast over the last dimension) is a constant.
+    """
+
+    @staticmethod
+    def forward(ctx, a, m):
+        return torch.where(a == m, torch.zeros((), dtype=a.dtype, device=a.device), a - m)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
 def _weighted_mean(values: torch.Tensor, valid: torch.Tensor, paper: bool) -> torch.Tensor:
     """Softmax-weighted mean over the last dimension, ignoring cells where ``valid`` is False."""
-    logits = values.masked_fill(~valid, float("-inf"))
-    weights = torch.softmax(logits, dim=-1)
+    neg_inf = torch.full((), float("-inf"), dtype=values.dtype, device=values.device)
+    logits = torch.where(valid, values, neg_inf)
+    m = logits.detach().amax(-1, keepdim=True)  # NaN when a valid cell is NaN
+    shifted = torch.where(valid, _Shifted.apply(logits, m), neg_inf)
+    weights = torch.softmax(shifted, dim=-1)
     if paper:
         weights = weights.detach()
-    return (weights * values.masked_fill(~valid, 0.0)).sum(-1)
-
-
-def _upcast(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    # -inf cells have weight 0: count them as 0, not 0 * -inf = NaN.
+    terms = weights * torch.where(shifted == neg_inf, torch.zeros_like(shifted), shifted)
+    return m.squeeze(-1) + terms.sum(-1)
 
 
 def pool5d(x: torch.Tensor, kernel, stride, padding, ceil_mode: bool, out_shape, paper: bool) -> torch.Tensor:
     """SoftPool of a validated ``(N, C, D, H, W)`` tensor; returns ``(N, C, OD, OH, OW)``."""
-    xc = _upcast(x)
-    pads, mask = [], torch.ones(x.shape[2:], dtype=torch.bool, device=x.device)
-    for size, k, s, p, o in zip(x.shape[2:], kernel, stride, padding, out_shape):
-        pads.append((p, max(0, (o - 1) * s + k - size - p)))
-    flat_pads = [v for pair in reversed(pads) for v in pair]  # F.pad wants (W_l, W_r, H_l, ...)
-    xp = F.pad(xc, flat_pads, value=0.0)
-    mask = F.pad(mask, flat_pads, value=False)
-    for dim, (k, s, o) in enumerate(zip(kernel, stride, out_shape)):
-        xp = xp.unfold(2 + dim, k, s).narrow(2 + dim, 0, o)
-        mask = mask.unfold(dim, k, s).narrow(dim, 0, o)
-    values = xp.flatten(-3)                   # (N, C, OD, OH, OW, kD*kH*kW)
-    valid = mask.flatten(-3).expand_as(values)
+    values, valid = unfold_windows(upcast(x), kernel, stride, padding, out_shape)
+    valid = valid.expand_as(values)           # (N, C, OD, OH, OW, kD*kH*kW)
     return _weighted_mean(values, valid, paper).to(x.dtype)
 
 
 def adaptive_generic(x: torch.Tensor, windows, paper: bool) -> torch.Tensor:
     """Adaptive SoftPool over explicit per-dimension windows ``[(start, end), ...]``."""
-    xc = _upcast(x)
+    xc = upcast(x)
     planes = []
     for d0, d1 in windows[0]:
         rows = []

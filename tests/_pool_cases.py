@@ -15,3 +15,33 @@ CASES = [
 def case_id(case):
     shape, k, s, p, ceil = case
     return f"{'x'.join(map(str, shape))}-k{k}-s{s}-p{p}-{'ceil' if ceil else 'floor'}"
+
+
+def legal_1d(sizes=range(1, 5), kernels=range(1, 6), strides=range(1, 4)):
+    """Every legal (size, kernel, stride, padding, ceil_mode) along one dimension: padding 0..k//2
+    and the padded size at least the kernel."""
+    for size in sizes:
+        for k in kernels:
+            for s in strides:
+                for p in range(k // 2 + 1):
+                    if size + 2 * p >= k:
+                        for ceil in (False, True):
+                            yield size, k, s, p, ceil
+
+
+# Geometries (size, kernel, stride, padding) the two other dimensions cycle through, so each case
+# also has overlap, padding or a trivial window elsewhere.
+_OTHER = [(3, 2, 1, 1), (1, 1, 1, 0), (4, 3, 2, 1), (2, 2, 2, 0)]
+
+
+def exhaustive_cases(axis: int, batch=(2, 3)):
+    """(shape, kernel, stride, padding, ceil) with every legal_1d geometry along spatial ``axis``
+    (0 = D, 1 = H, 2 = W) and cycling geometries along the others."""
+    cases = []
+    for i, (size, k, s, p, ceil) in enumerate(legal_1d()):
+        dims = [_OTHER[(i + j) % len(_OTHER)] for j in range(3)]
+        dims[axis] = (size, k, s, p)
+        shape = batch + tuple(d[0] for d in dims)
+        cases.append((shape, tuple(d[1] for d in dims), tuple(d[2] for d in dims),
+                      tuple(d[3] for d in dims), ceil))
+    return cases

@@ -55,13 +55,13 @@ inline void max_lanes(const acc_t* __restrict x, acc_t* __restrict m, int64_t n)
   for (int64_t i = 0; i < n; ++i) m[i] = x[i] > m[i] ? x[i] : m[i];
 }
 
-// With d = x - m (clamped): s += e^d, t += d e^d.
+// With d = shifted(x, m) (x - m, clamped; 0 for x == m, also at infinity): s += e^d, t += d e^d.
 template <typename acc_t>
 inline void accumulate_lanes(const acc_t* __restrict x, const acc_t* __restrict m,
                              acc_t* __restrict s, acc_t* __restrict t, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const acc_t d = clamp_below<acc_t>(x[i] - m[i]);
+    const acc_t d = shifted<acc_t>(x[i], m[i]);
     const acc_t e = exp_vec(d);
     s[i] += e;
     t[i] += e * d;
@@ -77,11 +77,11 @@ inline void grad_lanes(const acc_t* __restrict x, const acc_t* __restrict y,
   if (paper) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i)
-      out[i] = g[i] * exp_vec(clamp_below<acc_t>(x[i] - y[i]) - lse[i]);
+      out[i] = g[i] * exp_vec(shifted<acc_t>(x[i], y[i]) - lse[i]);
   } else {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      const acc_t d = clamp_below<acc_t>(x[i] - y[i]);
+      const acc_t d = shifted<acc_t>(x[i], y[i]);
       out[i] = g[i] * exp_vec(d - lse[i]) * (acc_t(1) + d);
     }
   }

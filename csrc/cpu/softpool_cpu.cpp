@@ -1,9 +1,12 @@
-// CPU SoftPool kernels. Work is split into "rows" handled by at::parallel_for; inside a row the
+// CPU SoftPool kernels. Work is split into tasks handled by at::parallel_for; inside a task the
 // element-wise maths runs over contiguous lanes (lanes.h):
-//   contiguous (N, C, D, H, W):  a row is one (n, c, d, h) line, lanes are the W positions;
-//   channels_last_3d:            a row is one (n, d, h, w) position, lanes are the C channels.
+//   contiguous (N, C, D, H, W):  a task is one output row (n, c, od, oh), lanes are output columns;
+//   channels_last_3d:            a task is one output position (n, od, oh, ow), lanes are channels.
+// Every window is clamped to the input (per dimension, as ATen's pooling kernels do); along W the
+// output columns are grouped into runs that share one clamped window (runs_along_w).
 // Forward: per window, a max pass then a shifted-exponential pass; saves y and
-// lse = log sum_j e^(a_j - y) (float32; float64 for float64 input). Backward: a deterministic gather over the windows containing each input.
+// lse = log sum_j e^(a_j - y) (float32; float64 for float64 input). Backward: a deterministic
+// gather over the windows containing each input.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -44,110 +47,145 @@ inline const acc_t* lanes_view(const scalar_t* p, int64_t stride, int64_t n, acc
   return buf;
 }
 
-// Lane range [lo, hi) of outputs o in [l0, l1) whose window cell `kw` hits an input inside [0, W).
-inline void valid_lanes(int64_t kw, int64_t s, int64_t p, int64_t W, int64_t l0, int64_t l1,
-                        int64_t& lo, int64_t& hi) {
-  const int64_t first = p - kw <= 0 ? 0 : (p - kw + s - 1) / s;
-  const int64_t last = (W - 1 + p - kw) / s;  // W - 1 + p - kw >= 0 since kw <= k - 1 <= W - 1 + 2p
-  lo = std::max(l0, first);
-  hi = std::min(l1, last + 1);
+// A run of output columns [o0, o1) whose windows along W all cover the in-range cells
+// kw in [kw0, kw1) (relative to the window start o * s - p).
+struct Run {
+  int64_t o0, o1, kw0, kw1;
+};
+
+// Runs covering output columns [0, OW): each border column alone, with its window clamped to
+// [0, W) as ATen's pooling kernels clamp every window, and the interior (windows entirely inside
+// [0, W)) as one run, so the lane loops stay long and vectorised.
+std::vector<Run> runs_along_w(int64_t k, int64_t s, int64_t p, int64_t W, int64_t OW) {
+  auto clamped = [&](int64_t o) {
+    const int64_t start = o * s - p;
+    return Run{o, o + 1, std::max<int64_t>(0, -start), std::min<int64_t>(k, W - start)};
+  };
+  // Interior: start >= 0, i.e. o >= ceil(p / s); start + k <= W, i.e. o <= floor((W - k + p) / s).
+  const int64_t lo = std::min<int64_t>(OW, (p + s - 1) / s);
+  int64_t hi = W - k + p >= 0 ? std::min<int64_t>(OW, (W - k + p) / s + 1) : 0;
+  hi = std::max(hi, lo);
+  std::vector<Run> runs;
+  for (int64_t o = 0; o < lo; ++o) runs.push_back(clamped(o));
+  if (lo < hi) runs.push_back({lo, hi, 0, k});
+  for (int64_t o = hi; o < OW; ++o) runs.push_back(clamped(o));
+  for (const Run& r : runs) {  // once per call: every cell any run touches lies inside [0, W)
+    TORCH_INTERNAL_ASSERT(r.kw0 < r.kw1 && r.o0 * s - p + r.kw0 >= 0 &&
+                          (r.o1 - 1) * s - p + r.kw1 <= W);
+  }
+  return runs;
 }
 
-// Calls f(lane0_pointer, lane_stride, lo, hi) for every in-range window cell of output row `row`
-// and lanes [l0, l1). Contiguous layout: row = ((nc * OD + od) * OH + oh), lanes = ow.
-template <typename scalar_t, typename F>
-inline void for_each_cell_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t row,
-                                     int64_t l0, int64_t l1, F&& f) {
-  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
-  const int64_t oh = row % g.out[1], od = (row / g.out[1]) % g.out[0];
-  const int64_t nc = row / (g.out[1] * g.out[0]);
-  const scalar_t* plane = x + nc * D * H * W;
-  for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
-    const int64_t id = od * g.stride[0] - g.padding[0] + kd;
-    if (id < 0 || id >= D) continue;
-    for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-      const int64_t ih = oh * g.stride[1] - g.padding[1] + kh;
-      if (ih < 0 || ih >= H) continue;
-      const scalar_t* line = plane + (id * H + ih) * W;
-      for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-        int64_t lo, hi;
-        valid_lanes(kw, g.stride[2], g.padding[2], W, l0, l1, lo, hi);
-        if (lo < hi) f(line + lo * g.stride[2] - g.padding[2] + kw, g.stride[2], lo, hi);
-      }
-    }
+// The window of output o along one dimension, clamped to [0, size): [lo, hi).
+inline void clamp_window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t size, int64_t& lo,
+                         int64_t& hi) {
+  const int64_t start = o * s - p;
+  lo = std::max<int64_t>(start, 0);
+  hi = std::min<int64_t>(start + k, size);
+}
+
+// Finishes n lanes of windows: y = m + t / s and lse = log sum_j e^(a_j - y).
+template <typename scalar_t, typename acc_t>
+inline void finish_lanes(const acc_t* m, const acc_t* s, const acc_t* t, int64_t n, scalar_t* y,
+                         acc_t* L) {
+  for (int64_t i = 0; i < n; ++i) {
+    // Every window holds at least one in-range cell, so s >= 1 (or NaN).
+    const scalar_t out = static_cast<scalar_t>(m[i] + t[i] / s[i]);
+    y[i] = out;
+    L[i] = tie_diff<acc_t>(m[i], static_cast<acc_t>(out)) + std::log(s[i]);
   }
 }
 
-// Channels-last layout: row = ((n * OD + od) * OH + oh) * OW + ow, lanes = channels.
-template <typename scalar_t, typename F>
-inline void for_each_cell_channels_last(const scalar_t* x, const PoolGeometry& g, int64_t C,
-                                        int64_t row, int64_t l0, int64_t l1, F&& f) {
-  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
-  const int64_t ow = row % g.out[2], oh = (row / g.out[2]) % g.out[1];
-  const int64_t od = (row / (g.out[2] * g.out[1])) % g.out[0];
-  const int64_t n = row / (g.out[2] * g.out[1] * g.out[0]);
-  for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
-    const int64_t id = od * g.stride[0] - g.padding[0] + kd;
-    if (id < 0 || id >= D) continue;
-    for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-      const int64_t ih = oh * g.stride[1] - g.padding[1] + kh;
-      if (ih < 0 || ih >= H) continue;
-      for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-        const int64_t iw = ow * g.stride[2] - g.padding[2] + kw;
-        if (iw < 0 || iw >= W) continue;
-        f(x + (((n * D + id) * H + ih) * W + iw) * C + l0, int64_t(1), l0, l1);
-      }
-    }
-  }
-}
-
+// Contiguous (N, C, D, H, W): a task is one output row (nc, od, oh); lanes are output columns
+// of one run, read from the input with stride s along W.
 template <typename scalar_t>
-void forward_kernel(const at::Tensor& input, const PoolGeometry& g, at::Tensor& output,
-                    at::Tensor& lse, bool channels_last) {
+void forward_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t planes, scalar_t* y,
+                        at::opmath_type<scalar_t>* L) {
   using acc_t = at::opmath_type<scalar_t>;
-  const scalar_t* x = input.const_data_ptr<scalar_t>();
-  scalar_t* y = output.mutable_data_ptr<scalar_t>();
-  acc_t* L = lse.mutable_data_ptr<acc_t>();
-  const int64_t C = input.size(1);
-  const int64_t lanes = channels_last ? C : g.out[2];
-  const int64_t rows = output.numel() / lanes;
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t sw = g.stride[2];
+  const std::vector<Run> runs = runs_along_w(g.kernel[2], sw, g.padding[2], W, OW);
+  const int64_t rows = planes * OD * OH;
   const int64_t cells = g.kernel[0] * g.kernel[1] * g.kernel[2];
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, lanes * cells));
-
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, OW * cells));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     acc_t buf[kLanes], m[kLanes], s[kLanes], t[kLanes];
     for (int64_t row = begin; row < end; ++row) {
-      for (int64_t l0 = 0; l0 < lanes; l0 += kLanes) {
-        const int64_t l1 = std::min(lanes, l0 + kLanes), n = l1 - l0;
-        std::fill(m, m + n, -std::numeric_limits<acc_t>::infinity());
-        std::fill(s, s + n, acc_t(0));
-        std::fill(t, t + n, acc_t(0));
-        auto max_pass = [&](const scalar_t* p, int64_t stride, int64_t lo, int64_t hi) {
-          max_lanes_any(lanes_view(p, stride, hi - lo, buf), m + (lo - l0), hi - lo);
-        };
-        auto sum_pass = [&](const scalar_t* p, int64_t stride, int64_t lo, int64_t hi) {
-          accumulate_lanes_any(lanes_view(p, stride, hi - lo, buf), m + (lo - l0), s + (lo - l0),
-                               t + (lo - l0), hi - lo);
-        };
-        if (channels_last) {
-          for_each_cell_channels_last(x, g, C, row, l0, l1, max_pass);
-          for_each_cell_channels_last(x, g, C, row, l0, l1, sum_pass);
-        } else {
-          for_each_cell_contiguous(x, g, row, l0, l1, max_pass);
-          for_each_cell_contiguous(x, g, row, l0, l1, sum_pass);
-        }
-        const int64_t out0 = row * lanes + l0;
-        for (int64_t i = 0; i < n; ++i) {
-          // Every window holds at least one in-range cell, so s >= 1 (or NaN).
-          const scalar_t out = static_cast<scalar_t>(m[i] + t[i] / s[i]);
-          y[out0 + i] = out;
-          L[out0 + i] = (m[i] - static_cast<acc_t>(out)) + std::log(s[i]);
+      const int64_t oh = row % OH, od = (row / OH) % OD, nc = row / (OH * OD);
+      const scalar_t* plane = x + nc * D * H * W;
+      int64_t d0, d1, h0, h1;
+      clamp_window(od, g.kernel[0], g.stride[0], g.padding[0], D, d0, d1);
+      clamp_window(oh, g.kernel[1], g.stride[1], g.padding[1], H, h0, h1);
+      for (const Run& r : runs) {
+        for (int64_t l0 = r.o0; l0 < r.o1; l0 += kLanes) {
+          const int64_t n = std::min(r.o1, l0 + kLanes) - l0;
+          const int64_t col0 = l0 * sw - g.padding[2];  // window start of lane 0
+          std::fill(m, m + n, -std::numeric_limits<acc_t>::infinity());
+          std::fill(s, s + n, acc_t(0));
+          std::fill(t, t + n, acc_t(0));
+          for (int pass = 0; pass < 2; ++pass) {
+            for (int64_t id = d0; id < d1; ++id)
+              for (int64_t ih = h0; ih < h1; ++ih) {
+                const int64_t line = (id * H + ih) * W + col0;  // may be < 0; line + kw >= 0
+                for (int64_t kw = r.kw0; kw < r.kw1; ++kw) {
+                  const acc_t* v = lanes_view(plane + (line + kw), sw, n, buf);
+                  if (pass == 0) max_lanes_any(v, m, n);
+                  else accumulate_lanes_any(v, m, s, t, n);
+                }
+              }
+          }
+          const int64_t o = row * OW + l0;
+          finish_lanes(m, s, t, n, y + o, L + o);
         }
       }
     }
   });
 }
 
+// Channels-last: a task is one output position (n, od, oh, ow); lanes are channels.
+template <typename scalar_t>
+void forward_channels_last(const scalar_t* x, const PoolGeometry& g, int64_t N, int64_t C,
+                           scalar_t* y, at::opmath_type<scalar_t>* L) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t rows = N * OD * OH * OW;
+  const int64_t cells = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C * cells));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    acc_t buf[kLanes], m[kLanes], s[kLanes], t[kLanes];
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t ow = row % OW, oh = (row / OW) % OH, od = (row / (OW * OH)) % OD;
+      const int64_t nn = row / (OW * OH * OD);
+      int64_t d0, d1, h0, h1, w0, w1;
+      clamp_window(od, g.kernel[0], g.stride[0], g.padding[0], D, d0, d1);
+      clamp_window(oh, g.kernel[1], g.stride[1], g.padding[1], H, h0, h1);
+      clamp_window(ow, g.kernel[2], g.stride[2], g.padding[2], W, w0, w1);
+      for (int64_t l0 = 0; l0 < C; l0 += kLanes) {
+        const int64_t n = std::min(C, l0 + kLanes) - l0;
+        std::fill(m, m + n, -std::numeric_limits<acc_t>::infinity());
+        std::fill(s, s + n, acc_t(0));
+        std::fill(t, t + n, acc_t(0));
+        for (int pass = 0; pass < 2; ++pass) {
+          for (int64_t id = d0; id < d1; ++id)
+            for (int64_t ih = h0; ih < h1; ++ih)
+              for (int64_t iw = w0; iw < w1; ++iw) {
+                const acc_t* v = lanes_view(x + (((nn * D + id) * H + ih) * W + iw) * C + l0,
+                                            int64_t(1), n, buf);
+                if (pass == 0) max_lanes_any(v, m, n);
+                else accumulate_lanes_any(v, m, s, t, n);
+              }
+        }
+        const int64_t o = row * C + l0;
+        finish_lanes(m, s, t, n, y + o, L + o);
+      }
+    }
+  });
+}
+
+// Contiguous backward: a task is one input row (nc, id, ih), accumulated over W in `acc` from
+// every output row whose windows contain it (a gather: no atomics, deterministic).
 template <typename scalar_t>
 void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* y,
                          const at::opmath_type<scalar_t>* L, const PoolGeometry& g, bool paper,
@@ -155,6 +193,8 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t sw = g.stride[2];
+  const std::vector<Run> runs = runs_along_w(g.kernel[2], sw, g.padding[2], W, OW);
   const int64_t rows = planes * D * H;
   const int64_t grain = std::max<int64_t>(1, 16384 / (W * g.kernel[0] * g.kernel[1]));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
@@ -170,19 +210,18 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
       for (int64_t od = d0; od <= d1; ++od) {
         for (int64_t oh = h0; oh <= h1; ++oh) {
           const int64_t orow = ((nc * OD + od) * OH + oh) * OW;
-          for (int64_t l0 = 0; l0 < OW; l0 += kLanes) {
-            const int64_t l1 = std::min(OW, l0 + kLanes), n = l1 - l0;
-            const acc_t* yv = lanes_view(y + orow + l0, 1, n, yb);
-            const acc_t* gv = lanes_view(gy + orow + l0, 1, n, gb);
-            const acc_t* Lv = lanes_view(L + orow + l0, 1, n, Lb);
-            for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-              int64_t lo, hi;
-              valid_lanes(kw, g.stride[2], g.padding[2], W, l0, l1, lo, hi);
-              if (lo >= hi) continue;
-              const int64_t first = lo * g.stride[2] - g.padding[2] + kw;
-              const acc_t* xv = lanes_view(xline + first, g.stride[2], hi - lo, xb);
-              grad_lanes_any(xv, yv + (lo - l0), Lv + (lo - l0), gv + (lo - l0), cb, hi - lo, paper);
-              for (int64_t j = 0; j < hi - lo; ++j) acc[first + j * g.stride[2]] += cb[j];
+          for (const Run& r : runs) {
+            for (int64_t l0 = r.o0; l0 < r.o1; l0 += kLanes) {
+              const int64_t n = std::min(r.o1, l0 + kLanes) - l0;
+              const acc_t* yv = lanes_view(y + orow + l0, 1, n, yb);
+              const acc_t* gv = lanes_view(gy + orow + l0, 1, n, gb);
+              const acc_t* Lv = lanes_view(L + orow + l0, 1, n, Lb);
+              for (int64_t kw = r.kw0; kw < r.kw1; ++kw) {
+                const int64_t first = l0 * sw - g.padding[2] + kw;  // input column of lane 0
+                const acc_t* xv = lanes_view(xline + first, sw, n, xb);
+                grad_lanes_any(xv, yv, Lv, gv, cb, n, paper);
+                for (int64_t j = 0; j < n; ++j) acc[first + j * sw] += cb[j];
+              }
             }
           }
         }
@@ -239,7 +278,14 @@ void forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor& out
   const bool channels_last = memory_format_of(input) == c10::MemoryFormat::ChannelsLast3d;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "softpool3d_forward_cpu", [&] {
-    cpu::forward_kernel<scalar_t>(input, g, output, lse, channels_last);
+    const scalar_t* x = input.const_data_ptr<scalar_t>();
+    scalar_t* y = output.mutable_data_ptr<scalar_t>();
+    auto* L = lse.mutable_data_ptr<at::opmath_type<scalar_t>>();
+    if (channels_last) {
+      cpu::forward_channels_last(x, g, input.size(0), input.size(1), y, L);
+    } else {
+      cpu::forward_contiguous(x, g, input.size(0) * input.size(1), y, L);
+    }
   });
 }
 
