@@ -59,12 +59,20 @@ def resolve_video(path):
     return None
 
 
+class Records(list):
+    """A list of :class:`VideoRecord` with ``missing``: the listed videos absent on disk."""
+
+    def __init__(self, records=(), missing=()):
+        super().__init__(records)
+        self.missing = list(missing)
+
+
 def drop_missing(items, strict=False, source="annotations", max_listed=5):
     """Split ``[(wanted_path, resolved_path_or_None, label)]`` into records, reporting the missing ones.
 
-    Returns the list of :class:`VideoRecord` whose video exists. If some are missing: one
-    :class:`MissingVideosWarning` with the count and the first ``max_listed`` paths, or
-    ``FileNotFoundError`` when ``strict``.
+    Returns :class:`Records`: the :class:`VideoRecord` whose video exists, with ``.missing``
+    (the paths of the others). If some are missing: one :class:`MissingVideosWarning` with the
+    count and the first ``max_listed`` paths, or ``FileNotFoundError`` when ``strict``.
     """
     records, missing = [], []
     for wanted, found, label in items:
@@ -79,7 +87,7 @@ def drop_missing(items, strict=False, source="annotations", max_listed=5):
         if strict:
             raise FileNotFoundError(msg)
         warnings.warn(msg + "; they are left out of the dataset", MissingVideosWarning, stacklevel=3)
-    return records
+    return Records(records, missing)
 
 
 # ----------------------------------------------------------------------------------------- lists

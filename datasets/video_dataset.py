@@ -1,17 +1,22 @@
 """The one map-style video dataset behind every dataset name: sample indices -> decode -> transform.
 
-A sample is ``dict(video, label, index, skipped)``:
+A sample is ``dict(video, label, index, skipped, bad)``:
   - train: ``video`` float32 ``(C, T, H, W)``, one random clip;
   - eval: ``video`` float32 ``(V, C, T, H, W)``, ``V = num_clips * num_crops`` views of one video
     (view ``v = clip * num_crops + crop``), so accuracy can be computed per video;
   - SlowFast (``alpha`` set): ``video`` is ``[slow, fast]`` with ``slow = fast[..., ::alpha, :, :]``
     along T;
   - ``label``: int, 0-based; ``index``: the dataset index of the video actually returned;
-  - ``skipped``: how many bad videos were replaced while producing this sample.
+  - ``skipped``: how many bad videos were replaced while producing this sample;
+  - ``bad``: those bad videos as ``"path<TAB>reason"`` lines (``""`` when none), so the main
+    process learns what its DataLoader workers found.
 
 Bad videos (missing, empty, truncated, not a video, fewer frames than reported) are logged once per
 process (path + reason) and replaced by another sample, at most ``max_retries`` times in a row;
-``strict=True`` raises :class:`~.decode.VideoDecodeError` instead.
+``strict=True`` raises :class:`~.decode.VideoDecodeError` instead. A video found bad stays bad:
+:meth:`VideoDataset.mark_bad` hands what other workers, ranks or epochs found to this copy (the
+training engine does so before each epoch). Videos the annotations list but that are missing on
+disk (``records.missing``, see ``annotations.drop_missing``) are reported by :meth:`bad_videos`.
 
 Randomness (clip start, scale, crop, flip, replacement choice) comes from a per-process
 ``numpy.random.Generator`` seeded from ``(seed, epoch, rank, worker id, torch seed)``; with a seeded
@@ -66,7 +71,9 @@ class VideoDataset(Dataset):
         self.short, self.strict, self.max_retries = short, strict, max_retries
         self.seed, self.epoch, self.decode_threads = int(seed), 0, decode_threads
         self._rng, self._rng_key = None, None
-        self._bad = {}  # index -> reason, per process
+        self._bad = {}  # index -> reason: found by this process or handed in by mark_bad
+        self.missing = {str(p): "missing file (listed in the annotations)"
+                        for p in getattr(records, "missing", ())}
         self.frame_cache = None
         if frame_cache is not None and frame_cache is not False:
             from .frame_cache import as_frame_cache
@@ -95,8 +102,20 @@ class VideoDataset(Dataset):
         self.epoch = int(epoch)
 
     def bad_videos(self):
-        """``{path: reason}`` of the bad videos this process met."""
-        return {self.records[i].path: r for i, r in self._bad.items()}
+        """``{path: reason}`` of the bad videos known to this process, listed-but-missing included."""
+        return {**self.missing, **{self.records[i].path: r for i, r in self._bad.items()}}
+
+    def mark_bad(self, bad):
+        """Treat the videos of ``{path: reason}`` that this dataset holds as bad from now on (workers
+        started later inherit it)."""
+        if not bad:
+            return
+        if getattr(self, "_index_of", None) is None:
+            self._index_of = {r.path: i for i, r in enumerate(self.records)}
+        for path, reason in bad.items():
+            i = self._index_of.get(str(path))
+            if i is not None:
+                self._bad.setdefault(i, reason)
 
     def __repr__(self):
         return (f"VideoDataset(mode={self.mode}, videos={len(self)}, classes={self.num_classes}, "
@@ -122,7 +141,7 @@ class VideoDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} videos")
         rng = self.rng()
-        skipped, errors = 0, []
+        skipped, errors, met = 0, [], {}
         current = index
         while True:
             try:
@@ -136,13 +155,16 @@ class VideoDataset(Dataset):
                 if current not in self._bad:
                     self._bad[current] = e.reason
                     log.warning("bad video skipped: %s (%s)", e.path, e.reason)
+                met[self.records[current].path] = self._bad[current]
                 skipped += 1
                 errors.append(str(e))
                 if skipped > self.max_retries:
                     raise RuntimeError(f"{skipped} bad videos in a row while loading index {index}; "
                                        "last errors: " + "; ".join(errors[-3:])) from None
                 current = self._replacement(index, skipped, rng)
-        return dict(video=video, label=self.records[current].label, index=current, skipped=skipped)
+        bad = "".join(f"{p}\t{' '.join(r.split())}\n" for p, r in met.items())
+        return dict(video=video, label=self.records[current].label, index=current, skipped=skipped,
+                    bad=bad)
 
     def _replacement(self, index, attempt, rng):
         """Another index: random in train mode, deterministic (a fixed stride) in test mode."""

@@ -36,7 +36,8 @@ class DataConfig:
     sampling_rate: Optional[int] = None
     crop_size: Optional[int] = None          # training crop
     test_crop_size: Optional[int] = None
-    train_scale: Optional[List[int]] = None  # short-side jitter range [min, max]
+    train_scale: Optional[List[int]] = None  # short-side jitter range [min, max]; None:
+                                             # build_dataset's default (crop x [8/7, 10/7])
     test_scale: Optional[int] = None         # short side before the test crops
     num_clips: Optional[int] = None          # test views: clips x crops
     num_crops: Optional[int] = None
@@ -90,6 +91,9 @@ class TrainConfig:
     max_steps_per_epoch: Optional[int] = None  # cap an epoch (smoke tests)
     tensorboard: bool = True
     deterministic: bool = False              # torch.use_deterministic_algorithms
+    # under torchrun: a collective that waits longer than this for another rank ends the run (a
+    # stalled or dead rank); longer than the longest one-rank pause (rank 0 writing a checkpoint)
+    dist_timeout_s: float = 300.0
 
 
 @dataclass
@@ -246,7 +250,13 @@ def read_yaml(path: str, _seen=()) -> Dict[str, Any]:
     if path in _seen:
         raise ConfigError(f"_base_ cycle: {' -> '.join(_seen + (path,))}")
     with open(path) as f:
-        data = yaml.safe_load(f) or {}
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(_yaml_error(path, e)) from None
+    if data is None or data == {}:
+        raise ConfigError(f"{path}: the config file is empty; name at least the model and the "
+                          "data (see configs/)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file must hold a mapping, got {type(data).__name__}")
     bases = data.pop("_base_", None) or []
@@ -255,6 +265,15 @@ def read_yaml(path: str, _seen=()) -> Dict[str, Any]:
         merged = _deep_merge(merged, read_yaml(os.path.join(os.path.dirname(path), base),
                                                _seen + (path,)))
     return _deep_merge(merged, data)
+
+
+def _yaml_error(path: str, e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else path
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    hint = " (only plain YAML is read: mappings, lists, strings, numbers; no !!python tags)" \
+        if "tag" in str(problem) else ""
+    return f"{where}: invalid YAML: {problem}{hint}"
 
 
 def parse_override(text: str) -> Dict[str, Any]:
@@ -284,7 +303,45 @@ def load_config(path: Optional[str] = None, overrides: Optional[List[str]] = Non
     data = read_yaml(path) if path else {}
     for text in overrides or []:
         data = _deep_merge(data, parse_override(text))
-    return from_dict(Config, data)
+    return validate(from_dict(Config, data))
+
+
+def _check(ok: bool, key: str, need: str, value) -> None:
+    if not ok:
+        raise ConfigError(f"config key {key!r}: must be {need}, got {value!r}")
+
+
+def validate(cfg: Config) -> Config:
+    """Range checks the types cannot express (ConfigError naming the key); returns ``cfg``."""
+    positive = {"optim.epochs": cfg.optim.epochs, "train.batch_size": cfg.train.batch_size,
+                "train.precise_bn_batches": cfg.train.precise_bn_batches,
+                "test.batch_size": cfg.test.batch_size, "data.fold": cfg.data.fold}
+    optional_positive = {"optim.base_batch_size": cfg.optim.base_batch_size,
+                         "train.max_steps_per_epoch": cfg.train.max_steps_per_epoch}
+    for name in ("num_frames", "sampling_rate", "crop_size", "test_crop_size", "test_scale",
+                 "num_clips", "num_crops"):
+        optional_positive[f"data.{name}"] = getattr(cfg.data, name)
+    for key, v in positive.items():
+        _check(v >= 1, key, "at least 1", v)
+    for key, v in optional_positive.items():
+        _check(v is None or v >= 1, key, "null or at least 1", v)
+    non_negative = {"data.workers": cfg.data.workers, "train.eval_every": cfg.train.eval_every,
+                    "train.log_every": cfg.train.log_every, "optim.lr": cfg.optim.lr,
+                    "optim.weight_decay": cfg.optim.weight_decay,
+                    "optim.warmup_epochs": cfg.optim.warmup_epochs,
+                    "optim.min_lr": cfg.optim.min_lr, "optim.momentum": cfg.optim.momentum}
+    for key, v in non_negative.items():
+        _check(v >= 0, key, "at least 0", v)
+    _check(0 <= cfg.optim.label_smoothing < 1, "optim.label_smoothing", "in [0, 1)",
+           cfg.optim.label_smoothing)
+    _check(cfg.optim.clip_grad is None or cfg.optim.clip_grad > 0, "optim.clip_grad",
+           "null or positive", cfg.optim.clip_grad)
+    _check(cfg.train.dist_timeout_s > 0, "train.dist_timeout_s", "positive (seconds)",
+           cfg.train.dist_timeout_s)
+    scale = cfg.data.train_scale
+    _check(scale is None or (len(scale) == 2 and 1 <= scale[0] <= scale[1]), "data.train_scale",
+           "null or [min, max] with 1 <= min <= max", scale)
+    return cfg
 
 
 def save_config(cfg: Config, path: str) -> None:
@@ -304,9 +361,8 @@ def resolve_from_model_spec(cfg: Config, spec: Dict[str, Any]) -> Config:
         d.test_crop_size = int(spec.get("test_crop_size") or d.crop_size)
     if d.test_scale is None and d.test_crop_size is not None:
         d.test_scale = d.test_crop_size
-    if d.train_scale is None and d.crop_size is not None:
-        # the published recipes jitter the short side in [crop * 8/7, crop * 10/7] (256-320 for 224)
-        d.train_scale = [round(d.crop_size * 8 / 7), round(d.crop_size * 10 / 7)]
+    if d.train_scale is None and spec.get("train_scale") and d.crop_size == spec.get("crop_size"):
+        d.train_scale = list(spec["train_scale"])  # a recipe that differs from the default rule
     for name in ("num_clips", "num_crops"):
         if getattr(d, name) is None:
             setattr(d, name, 1)

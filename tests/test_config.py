@@ -91,7 +91,8 @@ def test_resolve_from_model_spec():
     resolve_from_model_spec(cfg, spec)
     d = cfg.data
     assert (d.num_frames, d.sampling_rate, d.crop_size, d.test_crop_size) == (16, 4, 112, 256)
-    assert (d.num_clips, d.num_crops, d.test_scale, d.train_scale) == (10, 3, 256, [128, 160])
+    assert (d.num_clips, d.num_crops, d.test_scale) == (10, 3, 256)
+    assert d.train_scale is None  # build_dataset's default (crop x [8/7, 10/7]): one place
 
 
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"),

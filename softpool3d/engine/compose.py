@@ -1,23 +1,57 @@
-"""Objects from a ``Config``: datasets, loaders and the model (shared by tools/train.py, test.py)."""
+"""Objects from a ``Config``: datasets, loaders and the model (the composition root of the train and
+test pipelines), and the checks of the names a config refers to."""
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 from typing import Optional
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from softpool3d import models
+from softpool3d.config import ConfigError, resolve_from_model_spec
+from softpool3d.datasets import DATASETS, build_dataset, loader_seed_kwargs
+from softpool3d.pools import pool_names
+
 from . import distributed as du
 from .evaluate import ShardSampler
 
 FOLDED = ("ucf101", "hmdb51")
+# build_dataset arguments the config sets itself (data.options may not)
+_SET_BY_CONFIG = ("name", "root", "split", "fold", "num_frames", "sampling_rate", "crop_size",
+                  "mode", "alpha", "seed", "train_scale", "test_scale", "num_clips", "num_crops")
+
+
+def _unknown(key: str, value: str, valid) -> ConfigError:
+    close = difflib.get_close_matches(str(value), list(valid), n=3, cutoff=0.5)
+    hint = f" did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return ConfigError(f"config key {key!r}: unknown {key.split('.')[-1]} {value!r};{hint} valid: "
+                       f"{', '.join(sorted(valid))}")
+
+
+def check_names(cfg) -> None:
+    """ConfigError (naming the key) for an unknown model, pool, dataset or data option."""
+    if cfg.model.name not in models.MODELS:
+        raise _unknown("model.name", cfg.model.name, models.MODELS)
+    pools = set(pool_names()) | {"original"}
+    if cfg.model.pool not in pools:
+        raise _unknown("model.pool", cfg.model.pool, pools)
+    if cfg.data.name not in DATASETS:
+        raise _unknown("data.name", cfg.data.name, DATASETS)
+    params = inspect.signature(build_dataset).parameters
+    options = [p for p in params if p not in _SET_BY_CONFIG]
+    for key in cfg.data.options:
+        if key not in options:
+            raise _unknown("data.options", key, options)
 
 
 def resolve(cfg):
-    """Fill the data fields left ``None`` from the model's published input spec (in place)."""
-    from softpool3d.config import resolve_from_model_spec
-    from softpool3d.models import model_input_spec
-    return resolve_from_model_spec(cfg, model_input_spec(cfg.model.name))
+    """Check the names (see ``check_names``), then fill the data fields left ``None`` from the
+    model's published input spec (in place)."""
+    check_names(cfg)
+    return resolve_from_model_spec(cfg, models.model_input_spec(cfg.model.name))
 
 
 def default_output_dir(cfg) -> str:
@@ -28,14 +62,12 @@ def default_output_dir(cfg) -> str:
 
 
 def alpha(cfg) -> Optional[int]:
-    from softpool3d.models import model_input_spec
-    return model_input_spec(cfg.model.name).get("alpha")
+    return models.model_input_spec(cfg.model.name).get("alpha")
 
 
 def build_split(cfg, split: str, mode: str, views: Optional[tuple] = None, fold: Optional[int] = None):
     """The dataset of ``split`` in ``mode`` train|val|test; ``views=(clips, crops)`` overrides the
     test views (validation during training uses one centre view)."""
-    from softpool3d.datasets import build_dataset
     d = cfg.data
     train = mode == "train"
     clips, crops = views if views is not None else (d.num_clips, d.num_crops)
@@ -43,7 +75,7 @@ def build_split(cfg, split: str, mode: str, views: Optional[tuple] = None, fold:
                   crop_size=d.crop_size if train else d.test_crop_size, mode=mode,
                   alpha=alpha(cfg), seed=cfg.train.seed)
     if train:
-        kwargs.update(train_scale=tuple(d.train_scale))
+        kwargs.update(train_scale=tuple(d.train_scale) if d.train_scale else None)
     else:
         kwargs.update(test_scale=d.test_scale, num_clips=clips, num_crops=crops)
     kwargs.update(d.options)
@@ -53,7 +85,6 @@ def build_split(cfg, split: str, mode: str, views: Optional[tuple] = None, fold:
 def train_loader(cfg, dataset, device: torch.device) -> DataLoader:
     """Shuffled by a DistributedSampler (also in one process: its order depends only on seed and
     epoch), ``drop_last`` when there is more than one batch per rank."""
-    from softpool3d.datasets import loader_seed_kwargs
     sampler = DistributedSampler(dataset, num_replicas=du.world_size(), rank=du.rank(),
                                  shuffle=True, seed=cfg.train.seed)
     bs = cfg.train.batch_size
@@ -65,7 +96,6 @@ def train_loader(cfg, dataset, device: torch.device) -> DataLoader:
 
 def eval_loader(cfg, dataset, device: torch.device, batch_size: Optional[int] = None) -> DataLoader:
     """Every video once over the ranks, in order."""
-    from softpool3d.datasets import loader_seed_kwargs
     sampler = ShardSampler(len(dataset), du.rank(), du.world_size())
     return DataLoader(dataset, batch_size=batch_size or cfg.test.batch_size, sampler=sampler,
                       num_workers=cfg.data.workers,
@@ -75,7 +105,6 @@ def eval_loader(cfg, dataset, device: torch.device, batch_size: Optional[int] = 
 
 def build_model(cfg, num_classes: int) -> torch.nn.Module:
     """The configured model (pooling swapped in), with ``model.init_checkpoint`` loaded if set."""
-    from softpool3d import models
     m = cfg.model
     model = models.build_model(m.name, num_classes, pool=m.pool, pool_sites=m.pool_sites,
                                num_frames=cfg.data.num_frames, crop_size=cfg.data.crop_size,

@@ -43,13 +43,29 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def init(device: torch.device, timeout_min: float = 30) -> None:
-    """Join the process group described by torchrun's env vars (RANK, WORLD_SIZE, MASTER_ADDR, ...)."""
+class StalledRankError(RuntimeError):
+    """A collective did not complete in time: another rank stalled or died."""
+
+
+def init(device: torch.device, timeout_s: float = 300.0) -> None:
+    """Join the process group described by torchrun's env vars (RANK, WORLD_SIZE, MASTER_ADDR, ...).
+    A collective that waits more than ``timeout_s`` for another rank fails (gloo: the call raises;
+    NCCL: the watchdog aborts the process) instead of hanging."""
     if not launched_by_torchrun() or is_dist() or int(os.environ["WORLD_SIZE"]) < 1:
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     kwargs = {"device_id": device} if device.type == "cuda" else {}
-    dist.init_process_group(backend=backend, timeout=timedelta(minutes=timeout_min), **kwargs)
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s), **kwargs)
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a collective that timed out (or failed because a peer went away)."""
+    if not is_dist():
+        return False
+    text = str(error)
+    return isinstance(error, getattr(dist, "DistError", ())) or any(
+        s in text for s in ("Timed out", "timed out", "Connection closed by peer",
+                            "Connection reset by peer"))
 
 
 def shutdown() -> None:

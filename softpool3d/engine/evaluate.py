@@ -8,6 +8,7 @@ from typing import Dict, Iterator, List, Union
 import torch
 from torch.utils.data import Sampler
 
+from . import badvideos
 from . import distributed as du
 from .meters import VideoAggregator
 
@@ -63,17 +64,21 @@ def forward(model: torch.nn.Module, video: Video) -> torch.Tensor:
 def evaluate(model: torch.nn.Module, loader, device: torch.device, num_classes: int,
              amp: str = "none", average: str = "softmax", progress=None) -> Dict[str, object]:
     """Video-level metrics over ``loader`` (batches of samples as in CONTRACTS.md), all ranks
-    together. Returns the ``classification_metrics`` dict + ``skipped`` + ``num_views``."""
+    together. Returns the ``classification_metrics`` dict + ``num_views``, ``bad_videos``
+    (``{path: reason}``: the distinct bad videos met, and those the dataset lists but lacks),
+    ``skipped`` (their number) and ``substitutions`` (how many times one was replaced)."""
     was_training = model.training
     model.eval()
     agg = VideoAggregator(num_classes, average)
-    skipped, views = 0, 0
+    substitutions, views = 0, 0
+    bad = dict(getattr(loader.dataset, "bad_videos", dict)())
     for batch in loader:
         video, (b, v) = flatten_views(to_device(batch["video"], device))
         with autocast(device, amp):
             scores = forward(model, video)
         agg.add(batch["index"], batch["label"], scores.float().view(b, v, -1))
-        skipped += int(torch.as_tensor(batch.get("skipped", 0)).sum())
+        substitutions += int(torch.as_tensor(batch.get("skipped", 0)).sum())
+        bad.update(badvideos.from_batch(batch))
         views = max(views, v)
         if progress is not None:
             progress.update(1)
@@ -83,8 +88,10 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, num_classes: 
         agg = VideoAggregator(num_classes, average)
         for s in states:
             agg.merge(s)
-        skipped = int(du.all_reduce_sum({"s": skipped})["s"])
+        substitutions = int(du.all_reduce_sum({"s": substitutions})["s"])
         views = max(du.all_gather_object(views))
+        bad = badvideos.gather(bad)
     metrics = agg.compute()
-    metrics.update(skipped=skipped, num_views=views)
+    metrics.update(skipped=len(bad), substitutions=substitutions, bad_videos=dict(sorted(bad.items())),
+                   num_views=views)
     return metrics

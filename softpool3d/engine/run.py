@@ -2,10 +2,9 @@
 ``results.json``) and ``test`` (multi-view evaluation of a checkpoint)."""
 from __future__ import annotations
 
-import json
 import os
 import time
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Iterable, Optional, Union
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -16,32 +15,32 @@ from . import compose
 from . import checkpoint as ckpt
 from . import confusion
 from . import distributed as du
+from . import resume as resume_rules
 from . import runinfo
+from .badvideos import BadVideos
 from .evaluate import evaluate
+from .files import atomic_write_json
 from .optim import build_optimizer, build_scheduler, follow_config
-from .trainer import TrainState, fit, load_train_state, seed_all, weights_digest
+from .trainer import TrainState, fit, load_train_state, seed_all, steps_per_epoch, weights_digest
 
 
-def _resume_path(out_dir: str, resume: Union[bool, str, None]) -> Optional[str]:
-    """``resume``: a checkpoint path, True (the output folder's last.pth, which must exist),
-    ``"auto"``/None (last.pth if present) or False (start fresh)."""
+def _main_print(text: str) -> None:
+    if du.is_main():
+        print(text, flush=True)
+
+
+def _load_resume(out_dir: str, resume: Union[bool, str, None]):
+    """``(state, path)`` to resume from, or None. ``resume``: a checkpoint path, True (the output
+    folder's checkpoint, which must exist), ``"auto"``/None (the folder's checkpoint if present:
+    ``last.pth``, or ``previous.pth`` when ``last.pth`` is corrupt) or False (start fresh)."""
     if resume is False:
         return None
     if isinstance(resume, str) and resume != "auto":
-        if not os.path.isfile(resume):
-            raise FileNotFoundError(f"--resume {resume}: no such checkpoint")
-        return resume
-    last = ckpt.find_last(out_dir)
-    if resume is True and last is None:
+        return ckpt.load(resume), resume
+    found = ckpt.load_latest(out_dir, warn=_main_print)
+    if resume is True and found is None:
         raise FileNotFoundError(f"--resume: no {ckpt.LAST} in {out_dir}")
-    return last
-
-
-def _write_json(obj, path: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
+    return found
 
 
 def _summary(metrics: Dict) -> Dict:
@@ -50,99 +49,125 @@ def _summary(metrics: Dict) -> Dict:
 
 
 def train(cfg, output_dir: Optional[str] = None, resume: Union[bool, str, None] = "auto",
-          hooks: Optional[Dict[str, Callable]] = None) -> Optional[Dict]:
+          hooks: Optional[Dict[str, Callable]] = None, allow_changes: Iterable[str] = ()
+          ) -> Optional[Dict]:
     """Train ``cfg`` (one process, or one rank under torchrun), then test; rank 0 writes
     ``config.yaml``, checkpoints, ``metrics.jsonl``, TensorBoard logs, ``results.json``.
-    Returns the results dict (on every rank). Raises NonFiniteLossError on a NaN/inf loss."""
+    Returns the results dict (on every rank). A resume must keep the checkpoint's config except
+    for ``resume.MAY_CHANGE`` and ``allow_changes`` (ConfigError otherwise). Raises
+    NonFiniteLossError on a NaN/inf loss, CheckpointError on an unusable checkpoint,
+    StalledRankError when another rank stops answering for ``train.dist_timeout_s``."""
     wall0 = time.time()
+    compose.resolve(cfg)
     device = du.pick_device(cfg.train.device)
-    du.init(device)
+    du.init(device, cfg.train.dist_timeout_s)
     try:
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        if cfg.train.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        compose.resolve(cfg)
-        out_dir = output_dir or cfg.train.output_dir or compose.default_output_dir(cfg)
-        cfg.train.output_dir = out_dir
-        seed_all(cfg.train.seed)
-        train_ds = compose.build_split(cfg, cfg.data.train_split, "train")
-        if cfg.model.num_classes is None:
-            cfg.model.num_classes = train_ds.num_classes
-        num_classes = cfg.model.num_classes
-        val_ds = compose.build_split(cfg, cfg.data.val_split, "val", views=(1, 1)) \
-            if cfg.train.eval_every else None
-        model = compose.build_model(cfg, num_classes).to(device)
-        if du.world_size() > 1:
-            if cfg.model.sync_bn and device.type == "cuda":  # SyncBatchNorm is CUDA-only
-                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            model = DistributedDataParallel(model, device_ids=[device.index]
-                                            if device.type == "cuda" else None)
-        train_loader = compose.train_loader(cfg, train_ds, device)
-        val_loader = compose.eval_loader(cfg, val_ds, device) if val_ds is not None else None
-        steps = len(train_loader) if cfg.train.max_steps_per_epoch is None else \
-            min(len(train_loader), cfg.train.max_steps_per_epoch)
-        if steps == 0:
-            raise ValueError(f"no training batches: {len(train_ds)} clips, batch size "
-                             f"{cfg.train.batch_size} x {du.world_size()} ranks")
-        optimizer = build_optimizer(model, cfg.optim, cfg.train.batch_size * du.world_size())
-        scheduler = build_scheduler(optimizer, cfg.optim, steps)
-        scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"
-                                      and device.type == "cuda")
-        state = TrainState()
-        path = _resume_path(out_dir, resume)
-        if path:
-            blob = ckpt.load(path)
-            ckpt.restore(blob, model, optimizer, scheduler, scaler, du.rank(), du.world_size())
-            follow_config(scheduler, cfg.optim, steps, cfg.train.batch_size * du.world_size())
-            state = load_train_state(blob)
-            if du.is_main():
-                print(f"resumed from {path} (epoch {state.epoch}/{cfg.optim.epochs})", flush=True)
-        if du.is_main():
-            if cfg.train.amp != "none" and device.type != "cuda":
-                print(f"note: train.amp={cfg.train.amp} applies on CUDA only; running in float32",
-                      flush=True)
-            os.makedirs(out_dir, exist_ok=True)
-            save_config(cfg, os.path.join(out_dir, "config.yaml"))
-            print(f"training {cfg.model.name} pool={cfg.model.pool} on {cfg.data.name} "
-                  f"({len(train_ds)} clips, {num_classes} classes) on {device}"
-                  f"{f' x {du.world_size()} ranks' if du.world_size() > 1 else ''} -> {out_dir}",
-                  flush=True)
-        config_dict = to_dict(cfg)
-        state = fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, device,
-                    out_dir, num_classes, state, config_dict, hooks)
-        train_s = state.elapsed_s
-        digests = du.all_gather_object(weights_digest(model))
-
-        results = {"model": cfg.model.name, "pool": cfg.model.pool, "dataset": cfg.data.name,
-                   "fold": cfg.data.fold, "epochs": state.epoch, "best_val_top1": state.best_metric,
-                   "final_train_loss": state.history[-1]["train"]["loss"] if state.history else None}
-        skipped = {"train": state.train_skipped, "val": state.val_skipped, "test": 0}
-        if cfg.test.enabled:
-            test = test_checkpoint(cfg, model, device, out_dir, checkpoint=cfg.test.checkpoint)
-            skipped["test"] = test["skipped"]
-            results.update(_summary(test), checkpoint=test["checkpoint"])
-        skipped["total"] = sum(skipped.values())
-        mems = du.all_gather_object(runinfo.peak_memory(device))
-        results.update(
-            skipped_videos=skipped, train_time_s=round(train_s, 3),
-            wall_time_s=round(time.time() - wall0, 3),
-            peak_memory=max(mems, key=lambda m: m["bytes"]), world_size=du.world_size(),
-            device=runinfo.device_name(device),
-            ddp_weights_identical=len(set(digests)) == 1, weights_sha1=digests[0],
-            history=state.history, config=config_dict, git_commit=runinfo.git_commit(),
-            versions=runinfo.package_versions())
-        if du.is_main():
-            _write_json(results, os.path.join(out_dir, "results.json"))
-        return results
+        return _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes)
+    except RuntimeError as e:
+        if du.is_timeout(e):
+            raise du.StalledRankError(
+                f"rank {du.rank()}: another rank did not answer within train.dist_timeout_s="
+                f"{cfg.train.dist_timeout_s:g} s (it stalled or died; see its log), so the run "
+                f"stopped. The last checkpoint is kept; rerun the same command to resume. "
+                f"[{' '.join(str(e).split())[:160]}]") from None
+        raise
     finally:
         du.shutdown()
 
 
+def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    out_dir = output_dir or cfg.train.output_dir or compose.default_output_dir(cfg)
+    cfg.train.output_dir = out_dir
+    seed_all(cfg.train.seed)
+    train_ds = compose.build_split(cfg, cfg.data.train_split, "train")
+    if cfg.model.num_classes is None:
+        cfg.model.num_classes = train_ds.num_classes
+    num_classes = cfg.model.num_classes
+    val_ds = compose.build_split(cfg, cfg.data.val_split, "val", views=(1, 1)) \
+        if cfg.train.eval_every else None
+    model = compose.build_model(cfg, num_classes).to(device)
+    if du.world_size() > 1:
+        if cfg.model.sync_bn and device.type == "cuda":  # SyncBatchNorm is CUDA-only
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = DistributedDataParallel(model, device_ids=[device.index]
+                                        if device.type == "cuda" else None)
+    train_loader = compose.train_loader(cfg, train_ds, device)
+    val_loader = compose.eval_loader(cfg, val_ds, device) if val_ds is not None else None
+    steps = steps_per_epoch(cfg, train_loader)
+    if steps == 0:
+        raise ValueError(f"no training batches: {len(train_ds)} clips, batch size "
+                         f"{cfg.train.batch_size} x {du.world_size()} ranks")
+    optimizer = build_optimizer(model, cfg.optim, cfg.train.batch_size * du.world_size())
+    scheduler = build_scheduler(optimizer, cfg.optim, steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"
+                                  and device.type == "cuda")
+    state = TrainState()
+    config_dict = to_dict(cfg)
+    found = _load_resume(out_dir, resume)
+    if found:
+        blob, path = found
+        changes = resume_rules.check(path, blob.get("config"), config_dict, int(blob["epoch"]),
+                                     allow_changes)
+        ckpt.restore(blob, model, optimizer, scheduler, scaler, du.rank(), du.world_size())
+        follow_config(scheduler, cfg.optim, steps, cfg.train.batch_size * du.world_size())
+        state = load_train_state(blob)
+        if changes:
+            state.resumes.append({"epoch": state.epoch, "changed": changes})
+        _main_print(f"resumed from {path} (epoch {state.epoch}/{cfg.optim.epochs})"
+                    + (f"; changed: {', '.join(changes)}" if changes else ""))
+    if du.is_main():
+        if cfg.train.amp != "none" and device.type != "cuda":
+            print(f"note: train.amp={cfg.train.amp} applies on CUDA only; running in float32",
+                  flush=True)
+        os.makedirs(out_dir, exist_ok=True)
+        save_config(cfg, os.path.join(out_dir, "config.yaml"))
+        print(f"training {cfg.model.name} pool={cfg.model.pool} on {cfg.data.name} "
+              f"({len(train_ds)} clips, {num_classes} classes) on {device}"
+              f"{f' x {du.world_size()} ranks' if du.world_size() > 1 else ''} -> {out_dir}",
+              flush=True)
+    state = fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, device,
+                out_dir, num_classes, state, config_dict, hooks)
+    train_s = state.elapsed_s
+    digests = du.all_gather_object(weights_digest(model))
+
+    results = {"model": cfg.model.name, "pool": cfg.model.pool, "dataset": cfg.data.name,
+               "fold": cfg.data.fold, "epochs": state.epoch, "best_val_top1": state.best_metric,
+               "final_train_loss": state.history[-1]["train"]["loss"] if state.history else None}
+    bad = BadVideos(state.bad_videos)
+    if cfg.test.enabled:
+        test = test_checkpoint(cfg, model, device, out_dir, checkpoint=cfg.test.checkpoint,
+                               known_bad=bad)
+        bad.add("test", test["bad_videos"], test["substitutions"])
+        results.update(_summary(test), checkpoint=test["checkpoint"])
+    mems = du.all_gather_object(runinfo.peak_memory(device))
+    results.update(
+        skipped_videos=bad.counts(), bad_videos=bad.listing(),
+        substitutions={s: bad.substitutions.get(s, 0) for s in ("train", "val", "test")},
+        resumes=state.resumes, train_time_s=round(train_s, 3),
+        wall_time_s=round(time.time() - wall0, 3),
+        peak_memory=max(mems, key=lambda m: m["bytes"]), world_size=du.world_size(),
+        device=runinfo.device_name(device),
+        ddp_weights_identical=len(set(digests)) == 1, weights_sha1=digests[0],
+        history=state.history, config=config_dict, git_commit=runinfo.git_commit(),
+        versions=runinfo.package_versions())
+    if du.is_main():
+        atomic_write_json(results, os.path.join(out_dir, "results.json"))
+        if bad.videos:
+            print(f"bad videos: {len(bad.videos)} distinct (listed in results.json), "
+                  f"{sum(bad.substitutions.values())} substitutions", flush=True)
+    return results
+
+
 def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str = "best",
-                    fold: Optional[int] = None, tag: str = "test") -> Dict:
+                    fold: Optional[int] = None, tag: str = "test",
+                    known_bad: Optional[BadVideos] = None) -> Dict:
     """Load ``out_dir/<checkpoint>.pth`` (``best``/``last``) or a path into ``model`` and run the
-    multi-view test of ``cfg``; rank 0 writes ``<tag>_confusion.csv/.png``."""
+    multi-view test of ``cfg`` (videos in ``known_bad`` are not tried again); rank 0 writes
+    ``<tag>_confusion.csv/.png``."""
     path = checkpoint if os.path.isfile(checkpoint) else \
         os.path.join(out_dir or "", f"{checkpoint}.pth")
     if os.path.isfile(path):
@@ -151,6 +176,8 @@ def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str 
         print(f"warning: no checkpoint {path}; testing the current weights", flush=True)
         path = None
     ds = compose.build_split(cfg, cfg.data.test_split, "test", fold=fold)
+    if known_bad is not None:
+        known_bad.push([ds])
     loader = compose.eval_loader(cfg, ds, device)
     t0 = time.perf_counter()
     metrics = evaluate(ckpt.unwrap(model), loader, device, cfg.model.num_classes or ds.num_classes,
@@ -161,7 +188,8 @@ def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str 
     if du.is_main():
         print(f"{tag}: top1 {100 * metrics['top1']:.2f}  top5 {100 * metrics['top5']:.2f}  "
               f"mean class acc {100 * metrics['mean_class_acc']:.2f}  ({metrics['num_videos']} "
-              f"videos x {metrics['num_views']} views, {metrics['skipped']} skipped)", flush=True)
+              f"videos x {metrics['num_views']} views; {metrics['skipped']} bad videos, "
+              f"{metrics['substitutions']} substitutions)", flush=True)
         if out_dir:
             os.makedirs(out_dir, exist_ok=True)
             confusion.write(metrics["confusion"], list(ds.classes),
@@ -174,10 +202,10 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
     """Evaluate a checkpoint (``{fold}`` in its path is replaced per fold) on each fold; rank 0
     writes ``test_results.json`` (+ confusion files) into ``out_dir``. Returns per-fold metrics
     and their mean."""
+    compose.resolve(cfg)
     device = du.pick_device(cfg.train.device)
-    du.init(device)
+    du.init(device, cfg.train.dist_timeout_s)
     try:
-        compose.resolve(cfg)
         folds = list(folds) if folds else [cfg.data.fold]
         if len(folds) > 1 and "{fold}" not in checkpoint and du.is_main():
             print(f"warning: one checkpoint for folds {folds}: a model trained on one split is "
@@ -205,7 +233,7 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
                "mean": mean, "config": to_dict(cfg), "git_commit": runinfo.git_commit(),
                "versions": runinfo.package_versions()}
         if du.is_main() and out_dir:
-            _write_json(out, os.path.join(out_dir, "test_results.json"))
+            atomic_write_json(out, os.path.join(out_dir, "test_results.json"))
         return out
     finally:
         du.shutdown()

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from . import badvideos
 from . import checkpoint as ckpt
 from . import distributed as du
 from .evaluate import autocast, evaluate, forward, to_device
@@ -101,19 +102,27 @@ class TrainState:
     epoch: int = 0                       # completed epochs
     best_metric: Optional[float] = None  # best validation top-1
     step: int = 0                        # optimiser steps so far
-    train_skipped: int = 0
-    val_skipped: int = 0
+    bad_videos: dict = field(default_factory=dict)  # BadVideos.state_dict()
     elapsed_s: float = 0.0               # training time over all resumes
     history: list = field(default_factory=list)
+    resumes: list = field(default_factory=list)     # [{"epoch", "changed": {key: [old, new]}}]
+
+
+def steps_per_epoch(cfg, loader) -> int:
+    """Optimiser steps in one epoch: the loader's batches, capped by ``train.max_steps_per_epoch``."""
+    cap = cfg.train.max_steps_per_epoch
+    return len(loader) if cap is None else min(len(loader), cap)
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, device, cfg, epoch: int,
-                    state: TrainState, logger: RunLogger, steps: int) -> Dict[str, float]:
-    """One pass over ``loader`` (at most ``steps`` batches); returns loss/top1/clips/skipped summed
-    over the ranks, and the throughput."""
+                    state: TrainState, logger: RunLogger, steps: int,
+                    bad: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+    """One pass over ``loader`` (at most ``steps`` batches); returns loss/top1/clips and the
+    substitutions of bad videos summed over the ranks, and the throughput. The bad
+    videos met on this rank are added to ``bad`` (``{path: reason}``)."""
     model.train()
     tc = cfg.train
-    sums = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "skipped": 0.0}
+    sums = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "substitutions": 0.0}
     bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
                dynamic_ncols=True, disable=not du.is_main() or not sys.stderr.isatty())
     start = time.perf_counter()
@@ -144,7 +153,9 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
         sums["loss"] += loss_v * n
         sums["correct"] += topk_correct(logits.detach().float(), labels, (1,))[1]
         sums["clips"] += n
-        sums["skipped"] += int(torch.as_tensor(batch.get("skipped", 0)).sum())
+        sums["substitutions"] += int(torch.as_tensor(batch.get("skipped", 0)).sum())
+        if bad is not None:
+            bad.update(badvideos.from_batch(batch))
         rate = sums["clips"] * du.world_size() / max(1e-9, time.perf_counter() - start)
         lr = optimizer.param_groups[0]["lr"]
         bar.set_postfix(loss=f"{loss_v:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}", refresh=False)
@@ -156,7 +167,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
     total = du.all_reduce_sum(sums)
     clips = max(1.0, total["clips"])
     return {"loss": total["loss"] / clips, "top1": total["correct"] / clips,
-            "clips": int(total["clips"]), "skipped": int(total["skipped"]),
+            "clips": int(total["clips"]), "substitutions": int(total["substitutions"]),
             "lr": optimizer.param_groups[0]["lr"], "time_s": seconds,
             "clips_per_s": total["clips"] / max(1e-9, seconds)}
 
@@ -172,25 +183,32 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
     is_main = du.is_main()
     logger = RunLogger(out_dir if is_main else None, tensorboard=tc.tensorboard)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-    steps = len(train_loader) if tc.max_steps_per_epoch is None else \
-        min(len(train_loader), tc.max_steps_per_epoch)
+    steps = steps_per_epoch(cfg, train_loader)
+    bad = badvideos.BadVideos(state.bad_videos)
+    datasets = [train_loader.dataset, getattr(val_loader, "dataset", None)]
+    bad.add_dataset("train", datasets[0])  # listed but missing videos count as bad
+    if datasets[1] is not None:
+        bad.add_dataset("val", datasets[1])
     try:
         for epoch in range(state.epoch, cfg.optim.epochs):
             t0 = time.perf_counter()
             start_epoch_rng(train_loader, tc.seed, epoch)
+            bad.push(datasets)  # known bad videos are skipped by every worker, not tried again
+            met: Dict[str, str] = {}
             try:
                 stats = train_one_epoch(model, train_loader, optimizer, scheduler, scaler, criterion,
-                                        device, cfg, epoch, state, logger, steps)
+                                        device, cfg, epoch, state, logger, steps, met)
             except NonFiniteLossError as e:
                 last = ckpt.find_last(out_dir) if out_dir else None
                 kept = (f"the last good checkpoint {last} (epoch {state.epoch}) was kept"
                         if last else "no checkpoint had been written yet")
-                hint = "lower optim.lr or set optim.clip_grad" + \
-                    (", or use train.amp=bf16 instead of fp16" if tc.amp == "fp16" else "")
+                hint = ("resume with a lower optim.lr or with optim.clip_grad set (a resume accepts "
+                        "them with --allow-change optim.lr / optim.clip_grad)" +
+                        (", or use train.amp=bf16 instead of fp16" if tc.amp == "fp16" else ""))
                 msg = f"{e}; training stopped: {kept}. To fix: {hint}."
                 logger.log("error", state.step, message=msg)
                 raise NonFiniteLossError(msg) from None
-            state.train_skipped += stats["skipped"]
+            bad.add("train", badvideos.gather(met), stats["substitutions"])
             du.broadcast_buffers(ckpt.unwrap(model))  # the ranks validate and save the same model
             if tc.precise_bn:
                 update_bn_stats(model, train_loader, device, tc.precise_bn_batches, tc.amp)
@@ -204,7 +222,7 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
                 val = evaluate(ckpt.unwrap(model), val_loader, device, num_classes, tc.amp,
                                cfg.test.average)
                 val.pop("confusion")
-                state.val_skipped += val["skipped"]
+                bad.add("val", val.pop("bad_videos"), val["substitutions"])
                 val_top1 = val["top1"]
                 record["val"] = val
                 logger.log("val", epoch + 1, **val)
@@ -217,6 +235,7 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
             if val_loader is None or not tc.eval_every:
                 is_best = True  # no validation: the best is the latest
             state.history.append(record)
+            state.bad_videos = bad.state_dict()
             rngs = du.all_gather_object(ckpt.rng_state())
             logger.log("train_epoch", epoch + 1, **{k: v for k, v in stats.items()})
             if is_main:
@@ -239,7 +258,8 @@ def _state_dict(state: TrainState) -> dict:
 
 
 def load_train_state(blob: dict) -> TrainState:
-    st = TrainState(**blob.get("train_state", {}))
+    known = {f for f in TrainState.__dataclass_fields__}
+    st = TrainState(**{k: v for k, v in blob.get("train_state", {}).items() if k in known})
     st.epoch = int(blob["epoch"])
     st.best_metric = blob.get("best_metric")
     return st
@@ -252,6 +272,6 @@ def _epoch_line(record: dict, epochs: int) -> str:
     if "val" in record:
         v = record["val"]
         line += f"  | val top1 {100 * v['top1']:.1f} top5 {100 * v['top5']:.1f}"
-    if t["skipped"]:
-        line += f"  skipped {t['skipped']}"
+    if t["substitutions"]:
+        line += f"  {t['substitutions']} bad-video substitutions"
     return line if math.isfinite(t["loss"]) else line + "  (non-finite)"
