@@ -159,13 +159,13 @@ _X3D_VIEW = dict(num_clips=10, num_crops=3)
 
 
 @register("x3d_xs", num_frames=4, sampling_rate=12, crop_size=160, test_crop_size=182,
-          **_X3D_VIEW, reference=_HUB + "x3d_xs", description="X3D-XS, 4x12")
+          train_scale=(182, 228), **_X3D_VIEW, reference=_HUB + "x3d_xs", description="X3D-XS, 4x12")
 def x3d_xs(num_classes, num_frames, crop_size, **overrides):
     return _x3d(num_classes, num_frames, crop_size, **overrides)
 
 
 @register("x3d_s", num_frames=13, sampling_rate=6, crop_size=160, test_crop_size=182,
-          **_X3D_VIEW, reference=_HUB + "x3d_s", description="X3D-S, 13x6")
+          train_scale=(182, 228), **_X3D_VIEW, reference=_HUB + "x3d_s", description="X3D-S, 13x6")
 def x3d_s(num_classes, num_frames, crop_size, **overrides):
     return _x3d(num_classes, num_frames, crop_size, **overrides)
 
@@ -177,7 +177,7 @@ def x3d_m(num_classes, num_frames, crop_size, **overrides):
 
 
 @register("x3d_l", num_frames=16, sampling_rate=5, crop_size=312, test_crop_size=356,
-          **_X3D_VIEW, reference=_HUB + "x3d_l", description="X3D-L, 16x5")
+          train_scale=(356, 446), **_X3D_VIEW, reference=_HUB + "x3d_l", description="X3D-L, 16x5")
 def x3d_l(num_classes, num_frames, crop_size, **overrides):
     return _x3d(num_classes, num_frames, crop_size,
                 **merge_overrides(dict(depth_factor=5.0), overrides))

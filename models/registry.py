@@ -31,15 +31,18 @@ class ModelSpec:
     num_clips: int
     num_crops: int
     alpha: Optional[int] = None
-    reference: Optional[str] = None
+    train_scale: Optional[Tuple[int, int]] = None  # short-side jitter of the published recipe;
+    reference: Optional[str] = None                 # None: derived from crop_size by the config
     description: str = ""
 
     def input_spec(self) -> Dict[str, Any]:
         """The published view: num_frames, sampling_rate, crop_size, test_crop_size, alpha
-        (SlowFast, else None), num_clips, num_crops."""
+        (SlowFast, else None), num_clips, num_crops, train_scale (None where the recipe's is the
+        default ``[8/7, 10/7] x crop_size``)."""
         return dict(num_frames=self.num_frames, sampling_rate=self.sampling_rate,
                     crop_size=self.crop_size, test_crop_size=self.test_crop_size,
-                    alpha=self.alpha, num_clips=self.num_clips, num_crops=self.num_crops)
+                    alpha=self.alpha, num_clips=self.num_clips, num_crops=self.num_crops,
+                    train_scale=list(self.train_scale) if self.train_scale else None)
 
     def input_shapes(self, num_frames: Optional[int] = None, crop_size: Optional[int] = None,
                      batch: int = 1) -> Union[Tuple[int, ...], List[Tuple[int, ...]]]:

@@ -1,17 +1,154 @@
-"""Shape handling shared by the compiled ops and the reference: 1D/2D/unbatched inputs become
-``(N, C, D, H, W)`` calls of a 5D backend, and come back in the caller's shape.
+"""The one argument/window helper of softpool3d: argument normalisation and checks, output sizes,
+pooling and adaptive windows, and the shape handling that lets 1D/2D/unbatched inputs run through a
+5D backend. Shared by the compiled ops, the reference, the modules and the pooling zoo.
+
+Conventions follow ``torch.nn.functional.max_pool3d``: ints or tuples, ``stride=None`` means
+``stride=kernel_size``, ``padding <= kernel_size // 2``, the same output-size rule with ``ceil_mode``.
+Every error is raised here, early, with a message that names the offending argument.
 
 A backend is ``pool5d(x, kernel, stride, padding, ceil_mode, out_shape, paper) -> y``, with
 3-tuples and a 5D input; ``out_shape`` is the validated ``(OD, OH, OW)``.
 """
 from __future__ import annotations
 
-import math
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 
-from ._args import check_grad_mode, check_input, pool_params, to_tuple
+IntOrTuple = Union[int, Sequence[int]]
+GRAD_MODES = ("exact", "paper")
+
+
+def to_tuple(value: IntOrTuple, n: int, name: str, minimum: int) -> Tuple[int, ...]:
+    """``value`` as an ``n``-tuple of ints, each ``>= minimum``; ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    if isinstance(value, int) or (isinstance(value, torch.SymInt)):
+        values = (value,) * n
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}") from None
+        if len(values) == 1:
+            values = values * n
+    if len(values) != n:
+        raise ValueError(f"{name} must have {n} values (or 1), got {len(values)}: {value!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, torch.SymInt)):
+            # numpy integers (e.g. pytorchvideo's X3D head kernel) are accepted as ints
+            if hasattr(v, "__index__"):
+                v = int(v.__index__())
+            else:
+                raise ValueError(f"{name} must contain ints, got {value!r}")
+        if v < minimum:
+            raise ValueError(f"{name} values must be >= {minimum}, got {value!r}")
+        out.append(v)
+    return tuple(out)
+
+
+def pooled_size(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output-size rule (aten/src/ATen/native/Pool.h, dilation 1)."""
+    numerator = size + 2 * padding - kernel + ((stride - 1) if ceil_mode else 0)
+    out = numerator // stride + 1
+    # With ceil_mode the last window must start inside the input or the left padding.
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def check_input(input: torch.Tensor, spatial_dims: int, fn: str) -> bool:
+    """Validate dtype/ndim of an ``(N, C, *spatial)`` or ``(C, *spatial)`` input; return ``batched``."""
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"{fn}: input must be a torch.Tensor, got {type(input).__name__}")
+    if not input.is_floating_point():
+        raise TypeError(f"{fn}: input must be a floating-point tensor (float16, bfloat16, float32, "
+                        f"float64), got {input.dtype}")
+    if input.dim() not in (spatial_dims + 1, spatial_dims + 2):
+        names = "DHW"[3 - spatial_dims:]
+        raise ValueError(f"{fn}: expected a {spatial_dims + 2}D (N, C, {', '.join(names)}) or "
+                         f"{spatial_dims + 1}D (C, {', '.join(names)}) input, got shape "
+                         f"{tuple(input.shape)}")
+    return input.dim() == spatial_dims + 2
+
+
+def window_args(kernel_size: IntOrTuple, stride, padding, n: int, fn: str):
+    """Normalised ``(kernel, stride, padding)`` ``n``-tuples, with max pooling's padding rule."""
+    kernel = to_tuple(kernel_size, n, "kernel_size", 1)
+    stride_t = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else to_tuple(stride, n, "stride", 1)
+    pad = to_tuple(padding, n, "padding", 0)
+    for k, p in zip(kernel, pad):
+        if p > k // 2:
+            raise ValueError(f"{fn}: padding {pad} must be at most half of kernel_size {kernel}")
+    return kernel, stride_t, pad
+
+
+def pool_params(spatial_shape: Sequence[int], kernel_size: IntOrTuple, stride, padding,
+                ceil_mode: bool, fn: str):
+    """Normalise and validate pooling arguments for the given spatial shape.
+
+    Returns ``(kernel, stride, padding, output_shape)`` as tuples with ``len(spatial_shape)`` entries.
+    """
+    kernel, stride_t, pad = window_args(kernel_size, stride, padding, len(spatial_shape), fn)
+    out_shape = []
+    if any(size <= 0 for size in spatial_shape):
+        raise ValueError(f"{fn}: spatial dimensions must be non-empty, got {tuple(spatial_shape)}")
+    for size, k, s, p in zip(spatial_shape, kernel, stride_t, pad):
+        if size + 2 * p < k:
+            raise ValueError(f"{fn}: kernel_size {kernel} is larger than the padded input "
+                             f"{tuple(spatial_shape)} (padding {pad})")
+        out_shape.append(pooled_size(size, k, s, p, ceil_mode))
+    return kernel, stride_t, pad, tuple(out_shape)
+
+
+def check_grad_mode(grad: str) -> bool:
+    """Return True for the paper's gradient rule, False for the exact derivative."""
+    if grad not in GRAD_MODES:
+        raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
+    return grad == "paper"
+
+
+def memory_format_of(input: torch.Tensor) -> torch.memory_format:
+    """The layout the kernels compute in (and give the output): channels_last_3d or contiguous.
+
+    Mirrors ``softpool::memory_format_of`` in csrc/softpool.h; any other strides are copied first.
+    """
+    if input.dim() == 5 and not input.is_contiguous() and \
+            input.is_contiguous(memory_format=torch.channels_last_3d):
+        return torch.channels_last_3d
+    return torch.contiguous_format
+
+
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 computed in float32 (rounded once by the caller); other dtypes as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def edge_pads(spatial: Sequence[int], kernel, stride, padding, out_shape) -> List[int]:
+    """``F.pad`` amounts (last dim first) that put every window of a pooling output of
+    ``out_shape`` inside the padded tensor (left: ``padding``; right: what ``ceil_mode`` needs)."""
+    pads = [(p, max(0, (o - 1) * s + k - size - p))
+            for size, k, s, p, o in zip(spatial, kernel, stride, padding, out_shape)]
+    return [v for pair in reversed(pads) for v in pair]
+
+
+def unfold_windows(x: torch.Tensor, kernel, stride, padding, out_shape, fill: float = 0.0):
+    """Every 3D pooling window of ``x`` ``(N, C, D, H, W)`` as a last dimension.
+
+    Returns ``values`` ``(N, C, OD, OH, OW, K)`` (``fill`` at padded cells) and ``valid``
+    ``(OD, OH, OW, K)`` bool (False at padded cells), K = kD*kH*kW.
+    """
+    pads = edge_pads(x.shape[2:], kernel, stride, padding, out_shape)
+    values = F.pad(x, pads, value=fill)
+    valid = F.pad(torch.ones(x.shape[2:], dtype=torch.bool, device=x.device), pads, value=False)
+    for dim, (k, s, o) in enumerate(zip(kernel, stride, out_shape)):
+        values = values.unfold(2 + dim, k, s).narrow(2 + dim, 0, o)
+        valid = valid.unfold(dim, k, s).narrow(dim, 0, o)
+    return values.flatten(-3), valid.flatten(-3)
+
 
 Backend = Callable[..., torch.Tensor]
 
@@ -48,20 +185,34 @@ def adaptive_windows(in_size: int, out_size: int):
     return [((i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)) for i in range(out_size)]
 
 
-def adaptive_output_shape(spatial: Sequence[int], output_size, n: int, fn: str) -> Tuple[int, ...]:
-    if output_size is None:
-        raise ValueError(f"{fn}: output_size must be an int or a tuple of {n} ints/None")
-    sizes = (output_size,) * n if isinstance(output_size, int) or output_size is None \
-        else tuple(output_size)
+def check_output_size(output_size, n: int, fn: str) -> Tuple[Optional[int], ...]:
+    """An adaptive ``output_size`` (an int >= 1, or ``n`` values each an int >= 1 or None, None
+    keeping the input's size) as an ``n``-tuple; ValueError naming it otherwise."""
+    bad = ValueError(f"{fn}: output_size must be an int >= 1 or a tuple of {n} ints >= 1 or None, "
+                     f"got {output_size!r}")
+    if output_size is None or isinstance(output_size, (bool, float, str)):
+        raise bad
+    try:
+        sizes = (output_size,) * n if not hasattr(output_size, "__iter__") else tuple(output_size)
+    except TypeError:
+        raise bad from None
     if len(sizes) == 1:
         sizes = sizes * n
     if len(sizes) != n:
-        raise ValueError(f"{fn}: output_size must have {n} values, got {output_size!r}")
-    sizes = tuple(s if s is not None else dim for s, dim in zip(sizes, spatial))
-    to_tuple(sizes, n, "output_size", 1)
+        raise bad
+    for s in sizes:
+        if s is not None and (isinstance(s, (bool, float)) or not hasattr(s, "__index__")
+                              or s.__index__() < 1):
+            raise bad
+    return tuple(None if s is None else int(s.__index__()) for s in sizes)
+
+
+def adaptive_output_shape(spatial: Sequence[int], output_size, n: int, fn: str) -> Tuple[int, ...]:
+    """The adaptive output shape for an input of spatial shape ``spatial`` (None keeps a size)."""
+    sizes = check_output_size(output_size, n, fn)
     if any(s <= 0 for s in spatial):
         raise ValueError(f"{fn}: spatial dimensions must be non-empty, got {tuple(spatial)}")
-    return sizes
+    return tuple(dim if s is None else s for s, dim in zip(sizes, spatial))
 
 
 def adaptive_soft_pool_nd(backend: Backend, generic: Callable, input: torch.Tensor, n: int,
@@ -73,6 +224,8 @@ def adaptive_soft_pool_nd(backend: Backend, generic: Callable, input: torch.Tens
     spatial = tuple(input.shape[-n:])
     out = adaptive_output_shape(spatial, output_size, n, fn)
     x = _to_5d(input, n, batched)
+    if torch.jit.is_tracing():
+        return _from_5d(_traced_adaptive(x, out, n, paper, fn), n, batched)
     full_spatial = tuple(x.shape[2:])
     full_out = (1,) * (3 - n) + out
     if all(i % o == 0 for i, o in zip(full_spatial, full_out)):
@@ -82,3 +235,25 @@ def adaptive_soft_pool_nd(backend: Backend, generic: Callable, input: torch.Tens
         windows = [adaptive_windows(i, o) for i, o in zip(full_spatial, full_out)]
         y = generic(x, windows, paper)
     return _from_5d(y, n, batched)
+
+
+def _traced_adaptive(x: torch.Tensor, out: Sequence[int], n: int, paper: bool,
+                     fn: str) -> torch.Tensor:
+    """Adaptive SoftPool under ``torch.jit.trace`` (also fvcore's FLOP counting).
+
+    A trace freezes every window computed from the input's shape, so a graph traced at one size
+    would silently give wrong values at another. Global pooling (every output size 1) is traced
+    as a softmax over the flattened window, a graph valid at every size; other output sizes cannot
+    be traced shape-generically and raise here, at trace time.
+    """
+    if any(o != 1 for o in out):
+        raise RuntimeError(
+            f"{fn}: torch.jit.trace cannot record adaptive SoftPool to output_size {tuple(out)} "
+            "shape-generically (its windows depend on the input size); use output_size=1, "
+            "torch.compile, or eager mode")
+    flat = upcast(x).flatten(2)
+    weights = torch.softmax(flat, dim=-1)
+    if paper:
+        weights = weights.detach()
+    y = (weights * flat).sum(-1).to(x.dtype)
+    return y.reshape(y.shape + (1,) * 3)

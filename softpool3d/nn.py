@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from . import ops
-from ._args import check_grad_mode, to_tuple
+from ._frontend import check_grad_mode, check_output_size, window_args
 
 
 class _SoftPoolNd(nn.Module):
@@ -16,13 +16,8 @@ class _SoftPoolNd(nn.Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  grad: str = "exact"):
         super().__init__()
-        n = self._dims
-        self.kernel_size = to_tuple(kernel_size, n, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else to_tuple(stride, n, "stride", 1)
-        self.padding = to_tuple(padding, n, "padding", 0)
-        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(f"padding {self.padding} must be at most half of kernel_size "
-                             f"{self.kernel_size}")
+        self.kernel_size, self.stride, self.padding = window_args(
+            kernel_size, stride, padding, self._dims, type(self).__name__)
         self.ceil_mode = bool(ceil_mode)
         check_grad_mode(grad)
         self.grad = grad
@@ -53,10 +48,12 @@ class SoftPool3d(_SoftPoolNd):
 
 
 class _AdaptiveSoftPoolNd(nn.Module):
+    _dims = 3
     _fn = staticmethod(ops.adaptive_soft_pool3d)
 
     def __init__(self, output_size, grad: str = "exact"):
         super().__init__()
+        check_output_size(output_size, self._dims, type(self).__name__)
         self.output_size = output_size
         check_grad_mode(grad)
         self.grad = grad
@@ -70,11 +67,13 @@ class _AdaptiveSoftPoolNd(nn.Module):
 
 class AdaptiveSoftPool1d(_AdaptiveSoftPoolNd):
     """Adaptive SoftPool to a fixed length; ``output_size=1`` is a global softmax-weighted mean."""
+    _dims = 1
     _fn = staticmethod(ops.adaptive_soft_pool1d)
 
 
 class AdaptiveSoftPool2d(_AdaptiveSoftPoolNd):
     """Adaptive SoftPool to a fixed ``(H, W)``; ``output_size=1`` is global SoftPool."""
+    _dims = 2
     _fn = staticmethod(ops.adaptive_soft_pool2d)
 
 

@@ -11,8 +11,7 @@ import warnings
 import torch
 
 from . import reference
-from ._args import memory_format_of, pooled_size
-from ._frontend import adaptive_soft_pool_nd, soft_pool_nd
+from ._frontend import adaptive_soft_pool_nd, memory_format_of, pooled_size, soft_pool_nd
 
 try:
     from . import _C  # noqa: F401  (loading the library registers the ops)

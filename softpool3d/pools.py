@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._args import pool_params, to_tuple
+from ._frontend import (adaptive_output_shape, adaptive_windows, check_output_size, edge_pads,
+                        pool_params, unfold_windows, upcast, window_args)
 from .nn import AdaptiveSoftPool3d, SoftPool3d
 
 __all__ = ["POOLS", "build_pool", "build_adaptive_pool", "pool_names", "adaptive_pool_names",
@@ -47,13 +48,7 @@ Triple = Tuple[int, int, int]
 # shared helpers
 
 def _window_args(kernel_size, stride, padding) -> Tuple[Triple, Triple, Triple]:
-    """Normalised ``(kernel, stride, padding)`` 3-tuples, with max pooling's padding rule."""
-    kernel = to_tuple(kernel_size, 3, "kernel_size", 1)
-    stride_t = kernel if stride is None else to_tuple(stride, 3, "stride", 1)
-    pad = to_tuple(padding, 3, "padding", 0)
-    if any(p > k // 2 for p, k in zip(pad, kernel)):
-        raise ValueError(f"padding {pad} must be at most half of kernel_size {kernel}")
-    return kernel, stride_t, pad
+    return window_args(kernel_size, stride, padding, 3, "pool")
 
 
 def _check_5d(x: torch.Tensor, who: str) -> None:
@@ -61,50 +56,16 @@ def _check_5d(x: torch.Tensor, who: str) -> None:
         raise ValueError(f"{who}: expected a 5D (N, C, T, H, W) input, got shape {tuple(x.shape)}")
 
 
-def _edge_pads(x: torch.Tensor, kernel, stride, padding, ceil_mode, who) -> Tuple[list, Triple]:
-    """``F.pad`` amounts (last dim first) that make every window of max pooling's output lie in
-    the padded tensor, and that output's spatial shape."""
-    _, _, _, out = pool_params(x.shape[2:], kernel, stride, padding, ceil_mode, who)
-    pads = []
-    for size, k, s, p, o in zip(x.shape[2:], kernel, stride, padding, out):
-        pads.append((p, max(0, (o - 1) * s + k - size - p)))
-    return [v for pair in reversed(pads) for v in pair], out
-
-
 def _windows(x: torch.Tensor, kernel, stride, padding, ceil_mode, who):
-    """Every pooling window as a last dimension.
-
-    Returns ``values`` ``(N, C, OT, OH, OW, K)`` (zeros at padded cells) and ``valid``
-    ``(OT, OH, OW, K)`` in ``values``' dtype (1 for a real cell, 0 for padding), K = kT*kH*kW.
-    """
-    pads, out = _edge_pads(x, kernel, stride, padding, ceil_mode, who)
-    values = F.pad(x, pads)
-    valid = F.pad(torch.ones(x.shape[2:], dtype=x.dtype, device=x.device), pads)
-    for dim, (k, s, o) in enumerate(zip(kernel, stride, out)):
-        values = values.unfold(2 + dim, k, s).narrow(2 + dim, 0, o)
-        valid = valid.unfold(dim, k, s).narrow(dim, 0, o)
-    return values.flatten(-3), valid.flatten(-3)
-
-
-def _compute_dtype(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    """Every pooling window as a last dimension: ``values`` ``(N, C, OT, OH, OW, K)`` (zeros at
+    padded cells) and ``valid`` ``(OT, OH, OW, K)`` in ``values``' dtype (1 real cell, 0 padding)."""
+    _, _, _, out = pool_params(x.shape[2:], kernel, stride, padding, ceil_mode, who)
+    values, valid = unfold_windows(x, kernel, stride, padding, out)
+    return values, valid.to(x.dtype)
 
 
 def _adaptive_sizes(spatial: Sequence[int], output_size) -> Triple:
-    """``output_size`` (int, 3-tuple, None entries keep the input size) as a 3-tuple of ints."""
-    sizes = (output_size,) * 3 if output_size is None or isinstance(output_size, int) \
-        else tuple(output_size)
-    if len(sizes) == 1:
-        sizes = sizes * 3
-    if len(sizes) != 3:
-        raise ValueError(f"output_size must be an int or 3 values, got {output_size!r}")
-    sizes = tuple(dim if s is None else s for s, dim in zip(sizes, spatial))
-    return to_tuple(sizes, 3, "output_size", 1)
-
-
-def _bins(size: int, out: int):
-    """Adaptive pooling bins ``[start, end)`` of one dimension (PyTorch's floor/ceil rule)."""
-    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+    return adaptive_output_shape(spatial, output_size, 3, "adaptive pool")
 
 
 def _adaptive_by_windows(x: torch.Tensor, output_size, fn: Callable) -> torch.Tensor:
@@ -120,11 +81,11 @@ def _adaptive_by_windows(x: torch.Tensor, output_size, fn: Callable) -> torch.Te
         kernel = tuple(i // o for i, o in zip(spatial, out))
         return fn(x, kernel, kernel)
     planes = []
-    for t0, t1 in _bins(spatial[0], out[0]):
+    for t0, t1 in adaptive_windows(spatial[0], out[0]):
         rows = []
-        for h0, h1 in _bins(spatial[1], out[1]):
+        for h0, h1 in adaptive_windows(spatial[1], out[1]):
             cells = []
-            for w0, w1 in _bins(spatial[2], out[2]):
+            for w0, w1 in adaptive_windows(spatial[2], out[2]):
                 block = x[:, :, t0:t1, h0:h1, w0:w1]
                 cells.append(fn(block, tuple(block.shape[2:]), tuple(block.shape[2:])))
             rows.append(torch.cat(cells, dim=4))
@@ -155,7 +116,7 @@ class _AdaptivePool(nn.Module):
 
     def __init__(self, output_size):
         super().__init__()
-        _adaptive_sizes((1, 1, 1), output_size)  # validate early (None entries allowed)
+        check_output_size(output_size, 3, type(self).__name__)
         self.output_size = output_size
 
     def extra_repr(self) -> str:
@@ -211,7 +172,7 @@ class AdaptiveSumPool(_AdaptivePool):
         out = _adaptive_sizes(spatial, self.output_size)
         y = F.adaptive_avg_pool3d(x, out)
         for dim, (size, o) in enumerate(zip(spatial, out)):
-            lengths = torch.tensor([b - a for a, b in _bins(size, o)], dtype=y.dtype,
+            lengths = torch.tensor([b - a for a, b in adaptive_windows(size, o)], dtype=y.dtype,
                                    device=y.device)
             y = y * lengths.view([-1 if d == dim else 1 for d in range(3)])
         return y
@@ -238,7 +199,7 @@ def lp_pool(x: torch.Tensor, kernel, stride, padding=(0, 0, 0), ceil_mode=False,
     a, so a detached ``m`` keeps the exact gradient): no overflow or underflow for any p >= 1, and
     an all-zero window gives 0 with zero gradient. float16/bfloat16 are computed in float32.
     """
-    xc = _compute_dtype(x)
+    xc = upcast(x)
     values, valid = _windows(xc, kernel, stride, padding, ceil_mode, "lp pool")
     mag = values.abs()
     tiny = torch.finfo(mag.dtype).tiny
@@ -342,7 +303,7 @@ def stochastic_pool(x: torch.Tensor, kernel, stride, padding=(0, 0, 0), ceil_mod
     ``p`` (``torch.rand``: reproducible under ``torch.manual_seed``; the gradient goes to the drawn
     cell, as in max pooling); ``sample=False`` returns the expectation ``sum_R p_i a_i``.
     """
-    xc = _compute_dtype(x)
+    xc = upcast(x)
     values, valid = _windows(xc, kernel, stride, padding, ceil_mode, "stochastic pool")
     weights = values.clamp_min(0) * valid
     total = weights.sum(-1, keepdim=True)
@@ -453,7 +414,8 @@ class GatedPool(_WindowPool):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_5d(x, "gated pool")
         k, s, p, ceil = self._args()
-        pads, out = _edge_pads(x, k, s, p, ceil, "gated pool")
+        _, _, _, out = pool_params(x.shape[2:], k, s, p, ceil, "gated pool")
+        pads = edge_pads(x.shape[2:], k, s, p, out)
         n, c = x.shape[:2]
         padded = F.pad(x, pads)
         logits = F.conv3d(padded.reshape(n * c, 1, *padded.shape[2:]), self.gate.to(x.dtype),
@@ -481,7 +443,7 @@ class _LipLogits(nn.Module):
         """``(N, C, T, H, W)`` -> importance weights ``exp(g(x))`` in ``[1, e^coeff]``, float32
         or float64."""
         logits = self.conv(x)
-        return torch.exp(self.coeff * torch.sigmoid(_compute_dtype(logits)))
+        return torch.exp(self.coeff * torch.sigmoid(upcast(logits)))
 
 
 class AdaptiveLipPool(_AdaptivePool):
@@ -495,7 +457,7 @@ class AdaptiveLipPool(_AdaptivePool):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_5d(x, "lip pool")
         w = self.logit(x)
-        y = F.adaptive_avg_pool3d(_compute_dtype(x) * w, self.output_size) / \
+        y = F.adaptive_avg_pool3d(upcast(x) * w, self.output_size) / \
             F.adaptive_avg_pool3d(w, self.output_size)
         return y.to(x.dtype)
 
@@ -519,7 +481,7 @@ class LipPool(_WindowPool):
         k, s, p, ceil = self._args()
         w = self.logit(x)
         # zero padding in both sums: padded cells get weight 0
-        num = F.avg_pool3d(_compute_dtype(x) * w, k, s, p, ceil, count_include_pad=True)
+        num = F.avg_pool3d(upcast(x) * w, k, s, p, ceil, count_include_pad=True)
         den = F.avg_pool3d(w, k, s, p, ceil, count_include_pad=True)
         return (num / den).to(x.dtype)
 

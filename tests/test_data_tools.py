@@ -1,6 +1,6 @@
 """Data tools: tools/prepare_dataset.py (UCF-101, HMDB-51, Kinetics layouts; resumable),
 tools/check_videos.py (unreadable and inexact-seeking videos) and tools/make_synthetic.py."""
-import importlib.util
+import importlib
 import os
 from pathlib import Path
 
@@ -13,15 +13,11 @@ from softpool3d.datasets.encode import partial_path, write_video
 from softpool3d.datasets.prepare import make_plan, run_plan
 from softpool3d.datasets.synthetic import decode_frame_numbers, frame_number_video
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
 SMALL = dict(num_frames=4, sampling_rate=2, crop_size=32)
 
 
 def tool(name):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"softpool3d.cli.{name}")
 
 
 def video(path, n=12, h=48, w=64, codec=None, crf=None):

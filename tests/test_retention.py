@@ -1,5 +1,4 @@
 """tools/bench_retention.py: pool (k=2) -> upsample -> PSNR/SSIM against the original."""
-import importlib.util
 import json
 import math
 import os
@@ -17,10 +16,8 @@ TOOL = os.path.join(ROOT, "tools", "bench_retention.py")
 
 @pytest.fixture(scope="module")
 def br():
-    spec = importlib.util.spec_from_file_location("bench_retention", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from softpool3d.cli import bench_retention
+    return bench_retention
 
 
 def smooth_clip(seed=0, frames=4, size=32):

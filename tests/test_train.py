@@ -1,7 +1,6 @@
 """End to end on real generated videos and real (tiny) models: train + multi-view test, SIGKILL after
 the first checkpoint and resume to the same weights and metrics, torchrun DDP with gloo, the
 non-finite-loss stop, tools/test.py, config errors."""
-import importlib.util
 import json
 import os
 import shutil
@@ -16,16 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", os.path.join(ROOT, "tools",
-                                                                              f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-train_tool = load_tool("train")
-test_tool = load_tool("test")
+from softpool3d.cli import test as test_tool  # noqa: E402
+from softpool3d.cli import train as train_tool  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +43,8 @@ def env():
 
 
 KILL_AFTER_EPOCH_1 = f"""
-import importlib.util, os, signal, sys
-spec = importlib.util.spec_from_file_location("train_tool", {os.path.join(ROOT, 'tools', 'train.py')!r})
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
+import os, signal, sys
+from softpool3d.cli import train as tool
 
 def kill(epoch, path):
     if epoch == 1:

@@ -1,41 +1,9 @@
 #!/usr/bin/env python
 """Generate the synthetic motion-classification dataset (real H.264 videos, UCF-101 layout).
 
-    python tools/make_synthetic.py data/synthetic            # defaults: 8 classes, 30+10 clips each
-    python tools/make_synthetic.py data/syn10 --num-classes 10 --frames 32 --size 128
+The logic is in softpool3d/cli/make_synthetic.py (also installed as the `softpool3d-make-synthetic` command).
 """
-import argparse
-import os
-import sys
-import time
-
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.join(_ROOT, "tools"):
-    sys.path[0] = _ROOT  # run as a script: tools/profile.py would shadow the stdlib's profile
-from softpool3d.datasets import synthetic  # noqa: E402
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out_dir", nargs="?", default="data/synthetic")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-classes", type=int, default=8, help=f"1..{len(synthetic.CLASSES)}")
-    p.add_argument("--train-per-class", type=int, default=30)
-    p.add_argument("--test-per-class", type=int, default=10)
-    p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--size", type=int, default=112)
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    a = p.parse_args(argv)
-    start = time.time()
-    try:
-        out = synthetic.generate(a.out_dir, seed=a.seed, num_classes=a.num_classes,
-                                 train_per_class=a.train_per_class, test_per_class=a.test_per_class,
-                                 frames=a.frames, size=a.size, workers=a.workers)
-    except (FileExistsError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    n = a.num_classes * (a.train_per_class + a.test_per_class)
-    print(f"{out}: {a.num_classes} classes, {n} clips ({time.time() - start:.1f} s)")
-
+from softpool3d.cli.make_synthetic import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

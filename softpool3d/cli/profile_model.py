@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Profile a model: parameters, GFLOPs (per view and x views), peak memory of inference and of one
 training step, latency and throughput. Defaults to the model's published test view.
 
-    python tools/profile.py --model slow_r50                      # 8x256x256, 3x10 views
-    python tools/profile.py --model x3d_s --pool soft --convention full --json out/x3d_s_soft.json
+    python tools/profile_model.py --model slow_r50                      # 8x256x256, 3x10 views
+    python tools/profile_model.py --model x3d_s --pool soft --convention full --json out/x3d_s_soft.json
 
 See softpool3d/flops.py for the two FLOP conventions and softpool3d/profiling.py for how memory and
 time are measured.
@@ -15,18 +14,6 @@ import json
 import os
 import sys
 
-if __name__ == "profile":
-    # This file shadows the stdlib ``profile`` module for every script run from tools/ (tools/ is
-    # then sys.path[0]), and cProfile -- which some libraries import -- does ``import profile``.
-    # Imported under that name, put the real module in its place (the importer gets that one);
-    # nothing below has side effects at import time.
-    import importlib.util
-    import sysconfig
-    _spec = importlib.util.spec_from_file_location(
-        "profile", os.path.join(sysconfig.get_paths()["stdlib"], "profile.py"))
-    _real = importlib.util.module_from_spec(_spec)
-    sys.modules["profile"] = _real
-    _spec.loader.exec_module(_real)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,13 +43,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> int:
     import torch
     from softpool3d.profiling import format_table, profile_model
 
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("profile.py: --device cuda but CUDA is not available")
+        print("error: --device cuda but CUDA is not available", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     sites = args.pool_sites[0] if args.pool_sites == ["all"] else args.pool_sites
@@ -77,12 +65,9 @@ def main(argv=None) -> dict:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)
         print(f"wrote {args.json}")
-    return result
+    return 0
+
 
 
 if __name__ == "__main__":
-    # take tools/ off the path (nothing may import this file as ``profile``), add the repo root
-    _TOOLS = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _TOOLS]
-    sys.path.insert(0, os.path.dirname(_TOOLS))
-    main()
+    raise SystemExit(main())

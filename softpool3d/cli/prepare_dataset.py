@@ -1,0 +1,50 @@
+"""Prepare Kinetics / UCF-101 / HMDB-51: check the copy against its annotations, re-encode every
+annotated video to a short side (H.264 .mp4, in parallel, resumable: finished videos are skipped and
+partial outputs never stay under a final name) and write the annotation files the loaders read.
+
+    python tools/prepare_dataset.py ucf101 raw/UCF-101 data/ucf101 --short-side 256 --workers 8
+    python tools/prepare_dataset.py hmdb51 raw/hmdb51 data/hmdb51
+    python tools/prepare_dataset.py kinetics raw/k400 data/kinetics400 --annotations raw/k400/annotations
+UCF-101 list files are looked up in SRC/ucfTrainTestlist (or SRC); HMDB-51 split files in
+SRC/testTrainMulti_7030_splits (or SRC). Exit status 1 when videos failed or are missing.
+"""
+import argparse
+import os
+
+from softpool3d.datasets.prepare import KINDS, make_plan, run_plan
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("src", help="the downloaded copy (videos + official annotation files)")
+    p.add_argument("out", help="output folder (the dataset root for build_dataset)")
+    p.add_argument("--short-side", type=int, default=256, help="0: keep the size")
+    p.add_argument("--crf", type=int, default=23, help="x264 quality (lower: better, larger)")
+    p.add_argument("--keyint", type=int, default=None, help="keyframe interval in frames (faster "
+                   "random access for decoding, larger files)")
+    p.add_argument("--annotations", help="Kinetics: folder holding train/validate/test CSVs")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    a = p.parse_args(argv)
+    if os.path.abspath(a.src) == os.path.abspath(a.out):
+        p.error("src and out must differ")
+    kw = {"annotation_dir": a.annotations} if a.kind == "kinetics" and a.annotations else {}
+    plan = make_plan(a.kind, a.src, a.out, **kw)
+    print(f"{a.kind}: {len(plan.jobs)} annotated videos found, {len(plan.missing)} missing, "
+          f"{len(plan.lists)} annotation files")
+    report = run_plan(plan, a.out, short_side=a.short_side, crf=a.crf, keyint=a.keyint,
+                      workers=a.workers)
+    print(report.summary())
+    for src, reason in report.failed[:5]:
+        print(f"  failed: {src}: {reason}")
+    for src in report.missing[:5]:
+        print(f"  missing: {src}")
+    if report.failed or report.missing:
+        print(f"lists: {os.path.join(a.out, 'prepare_failed.txt')}, "
+              f"{os.path.join(a.out, 'prepare_missing.txt')}")
+    return 1 if report.failed or report.missing else 0
+
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

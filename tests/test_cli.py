@@ -1,0 +1,65 @@
+"""The command-line tools: every ``tools/<name>.py`` is a thin shim over ``softpool3d.cli.<name>``,
+installed as the ``softpool3d-<name>`` console command; both forms run (``--help``); the repository
+holds no symlink and no ``sys.path`` manipulation."""
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIMS = sorted(p.stem for p in (ROOT / "tools").glob("*.py"))
+COMMANDS = {ep.name: ep.value for ep in entry_points(group="console_scripts")
+            if ep.value.startswith("softpool3d.cli.")}
+
+
+def test_every_shim_has_a_console_command_and_a_library_main():
+    assert SHIMS, "no tools found"
+    assert {f"softpool3d-{name.replace('_', '-')}" for name in SHIMS} == set(COMMANDS)
+    for name in SHIMS:
+        assert COMMANDS[f"softpool3d-{name.replace('_', '-')}"] == f"softpool3d.cli.{name}:main"
+        text = (ROOT / "tools" / f"{name}.py").read_text()
+        code = [line for line in text.splitlines() if line.strip()
+                and not line.lstrip().startswith("#")]
+        assert f"from softpool3d.cli.{name} import main" in text, name
+        assert len(text.splitlines()) <= 12, f"tools/{name}.py is more than a shim"
+        assert "sys.path" not in text and len(code) <= 10, name
+
+
+def _run(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+    return cmd, proc
+
+
+def test_help_both_ways():
+    bindir = Path(sys.executable).parent
+    cmds = [[sys.executable, str(ROOT / "tools" / f"{name}.py"), "--help"] for name in SHIMS]
+    cmds += [[str(bindir / name), "--help"] for name in COMMANDS]
+    with ThreadPoolExecutor(2) as pool:
+        for cmd, proc in pool.map(_run, cmds):
+            assert proc.returncode == 0, (cmd, proc.stderr[-2000:])
+            assert "usage:" in proc.stdout, cmd
+
+
+def test_no_symlinks_and_no_sys_path_surgery():
+    listed = subprocess.run(["git", "ls-files", "-s"], capture_output=True, text=True, cwd=str(ROOT))
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    links = [line.split("\t")[1] for line in listed.stdout.splitlines() if line.startswith("120000")]
+    assert links == []
+    offenders = []
+    for folder in ("softpool3d", "datasets", "models", "tools", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text()
+            if path.name != "test_cli.py" and ("sys.path.insert" in text or "sys.path[" in text):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def test_tools_folder_does_not_shadow_the_standard_library():
+    stdlib = set(sys.stdlib_module_names)
+    assert not [name for name in SHIMS if name in stdlib]
+    assert not os.path.exists(ROOT / "tools" / "__init__.py")

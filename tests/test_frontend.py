@@ -1,0 +1,68 @@
+"""softpool3d._frontend, the one argument/window helper: argument errors raised early (at module
+construction), adaptive windows against torch's own adaptive pooling, and tracing that cannot give
+silently wrong results."""
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import softpool3d
+from softpool3d import reference
+from softpool3d._frontend import adaptive_windows, check_output_size, unfold_windows, window_args
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.0, "1", (1, 0, 1), (1, 2), (1, 1.5, 1), True, None])
+def test_adaptive_output_size_checked_at_construction(bad):
+    with pytest.raises(ValueError, match="output_size"):
+        softpool3d.AdaptiveSoftPool3d(bad)
+
+
+def test_output_size_none_keeps_the_input_size():
+    assert check_output_size((None, 2, 1), 3, "f") == (None, 2, 1)
+    x = torch.randn(1, 2, 3, 4, 5)
+    assert softpool3d.AdaptiveSoftPool3d((None, 2, 1))(x).shape == (1, 2, 3, 2, 1)
+
+
+@pytest.mark.parametrize("args, match", [((3, None, 2), "padding"), ((0, None, 0), "kernel_size"),
+                                         ((2, 0, 0), "stride"), ((2, (1, 1), 0), "stride")])
+def test_window_args_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        softpool3d.SoftPool3d(*args)
+    with pytest.raises(ValueError, match=match):
+        window_args(*args, 3, "f")
+
+
+@pytest.mark.parametrize("size", range(1, 9))
+@pytest.mark.parametrize("out", range(1, 5))
+def test_adaptive_windows_match_torch(size, out):
+    # torch's adaptive average of a ramp gives each window's mean index: compare with ours
+    x = torch.arange(size, dtype=torch.float64).view(1, 1, size)
+    expected = F.adaptive_avg_pool1d(x, out).flatten().tolist()
+    got = [sum(range(a, b)) / (b - a) for a, b in adaptive_windows(size, out)]
+    assert got == pytest.approx(expected)
+
+
+def test_unfold_windows_marks_padding():
+    x = torch.arange(5, dtype=torch.float64).view(1, 1, 1, 1, 5)
+    values, valid = unfold_windows(x, (1, 1, 3), (1, 1, 2), (0, 0, 1), (1, 1, 3))
+    assert values.flatten(0, -2).tolist() == [[0, 0, 1], [1, 2, 3], [3, 4, 0]]
+    assert valid.flatten(0, -2).tolist() == [[False, True, True], [True, True, True],
+                                             [True, True, False]]
+
+
+def test_trace_of_global_soft_pool_is_shape_generic():
+    pool = softpool3d.AdaptiveSoftPool3d(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(pool, torch.randn(2, 3, 4, 8, 8))
+    for shape in [(2, 3, 8, 16, 16), (1, 3, 6, 10, 10), (2, 3, 1, 1, 1)]:
+        x = torch.randn(shape, dtype=torch.float64).float()
+        y = traced(x)
+        assert y.shape == shape[:2] + (1, 1, 1)
+        torch.testing.assert_close(y, reference.adaptive_soft_pool3d(x, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_trace_of_shape_dependent_adaptive_pool_raises_at_trace_time():
+    with pytest.raises(RuntimeError, match="shape-generically"):
+        torch.jit.trace(softpool3d.AdaptiveSoftPool3d(2), torch.randn(1, 2, 4, 8, 8))
