@@ -116,7 +116,8 @@ def parse_path_label_list(list_file, video_root=None, classes=None):
             rel = line
             folder = Path(rel).parent.name
             if index is None:
-                raise AnnotationError(list_file, no, "expected '<path> <integer label>'", line)
+                raise AnnotationError(list_file, no, "expected '<path> <integer label>' (a path "
+                                      "may contain spaces when the label follows it)", line)
             if folder not in index:
                 raise AnnotationError(list_file, no, f"class folder {folder!r} is not a known class",
                                       line)
@@ -127,6 +128,16 @@ def parse_path_label_list(list_file, video_root=None, classes=None):
     if classes is None:
         classes = [str(i) for i in range(max_label + 1)]
     return items, list(classes)
+
+
+def _line_problem(line, form):
+    """Why ``line`` does not match ``form``: a video path with a space in it gets its own message."""
+    words = line.split()
+    path = line.rsplit(maxsplit=1)[0] if len(words) > 1 and _is_int(words[-1]) else line
+    if " " in path.strip() and os.path.splitext(path.strip())[1].lower() in VIDEO_EXTENSIONS:
+        return (f"the video path {path.strip()!r} contains a space, but this list separates its "
+                f"fields ({form}) by spaces; rename the video without spaces (and its line)")
+    return f"expected {form}"
 
 
 def _is_int(s):
@@ -277,7 +288,8 @@ def parse_ucf101(root, split, fold=1, annotation_dir=None, video_root=None, list
     for no, line in iter_lines(list_file):
         parts = line.split()
         if len(parts) not in (1, 2) or (len(parts) == 2 and not _is_int(parts[1])):
-            raise AnnotationError(list_file, no, "expected '<Class>/<video> [<1-based label>]'", line)
+            raise AnnotationError(list_file, no,
+                                  _line_problem(line, "'<Class>/<video> [<1-based label>]'"), line)
         rel = parts[0]
         folder = Path(rel).parent.name
         if folder not in index:
@@ -324,7 +336,8 @@ def parse_hmdb51(root, split, fold=1, annotation_dir=None, video_root=None):
         for no, line in iter_lines(path):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                raise AnnotationError(path, no, "expected '<video name> <0|1|2>'", line)
+                raise AnnotationError(path, no, _line_problem(line, "'<video name> <0|1|2>'"),
+                                      line)
             if int(parts[1]) == want:
                 wanted = vroot / cls / parts[0]
                 items.append((wanted, resolve_video(wanted), label))

@@ -84,17 +84,46 @@ def read_frames(path, indices, num_threads=1):
         del reader
 
 
-def probe_video(path, full=False):
+# a video may hold this fraction fewer frames than its header reports (rounding, a dropped last
+# frame) before it counts as truncated
+FRAME_SHORTFALL = 0.05
+
+
+def reported_frames(path):
+    """The frame count the container's header reports (0 when it reports none, e.g. some WebM)."""
+    import av  # lazily, like decord
+    try:
+        with av.open(os.fspath(path)) as container:
+            streams = container.streams.video
+            return int(streams[0].frames) if streams else 0
+    except Exception:  # unreadable: the decoder says why
+        return 0
+
+
+def shortfall(reported, present, tolerance=FRAME_SHORTFALL):
+    """A reason when ``present`` frames fall short of the ``reported`` ones by more than
+    ``tolerance`` (a fraction, at least 1 frame); None otherwise."""
+    if reported <= 0 or present >= reported or reported - present <= max(1, tolerance * reported):
+        return None
+    return (f"truncated: the header reports {reported} frames but only {present} are in the file "
+            "(an incomplete download or copy; fetch it again)")
+
+
+def probe_video(path, full=False, tolerance=FRAME_SHORTFALL):
     """Check that a video can be read. Returns ``(ok: bool, reason: str, num_frames: int)``.
 
-    Quick: open it and decode the first, middle and last frames. ``full``: also decode every
-    frame in order (so a file with fewer frames than reported fails) and check that seeking is
-    exact: the frame after each keyframe, decoded after a seek, must equal the same frame decoded
-    sequentially (decord returns wrong frames after seeking to non-IDR keyframes).
+    Quick: open it, decode the first, middle and last frames, and compare the frames found with
+    the count the header reports (a truncated file fails; see :func:`shortfall`). ``full``: also
+    decode every frame in order (so a file with fewer frames than indexed fails) and check that
+    seeking is exact: the frame after each keyframe, decoded after a seek, must equal the same
+    frame decoded sequentially (decord returns wrong frames after seeking to non-IDR keyframes).
     """
     try:
         reader, n = open_video(path)
         get_frames(reader, sorted({0, n // 2, n - 1}), path)
+        problem = shortfall(reported_frames(path), n, tolerance)
+        if problem:
+            raise VideoDecodeError(path, problem)
         if full:
             _check_sequential_and_seek(path, n)
         return True, "", n
@@ -109,8 +138,8 @@ def _check_sequential_and_seek(path, n):
         for _ in range(n):
             digests.append(hash(reader.next().asnumpy().tobytes()))
     except Exception as e:
-        raise VideoDecodeError(path, f"only {len(digests)} of {n} reported frames decode "
-                               f"({_short(e)})") from None
+        raise VideoDecodeError(path, f"truncated: only {len(digests)} of the {n} indexed frames "
+                               f"decode ({_short(e)})") from None
     keys = [int(k) for k in reader.get_key_indices()]
     del reader
     for i in sorted({min(k + 1, n - 1) for k in keys[1:]} | {n // 2, n - 1}):

@@ -17,6 +17,7 @@ from pathlib import Path
 from .annotations import (KINETICS_SPLIT_FILES, iter_lines, find_file, find_hmdb51_split_files,
                           index_videos, parse_hmdb51, parse_ucf101, read_kinetics_csv,
                           resolve_video)
+from .decode import FRAME_SHORTFALL, reported_frames, shortfall
 from .encode import partial_path, reencode_video
 from .parallel import parallel_map
 
@@ -38,10 +39,11 @@ class Report:
     skipped: int = 0
     failed: list = field(default_factory=list)  # [(src, reason)]
     missing: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # [(src, message)]: done, but a few frames short
 
     def summary(self):
         return (f"done {self.done}, skipped (already done) {self.skipped}, failed {len(self.failed)}, "
-                f"missing {len(self.missing)}")
+                f"missing {len(self.missing)}, warnings {len(self.warnings)}")
 
 
 def _mp4(rel):
@@ -147,19 +149,33 @@ def make_plan(kind, src, out, **kw):
 
 
 def _encode_job(job):
-    src, dst, short_side, crf, keyint = job
+    """Re-encode one video -> ``(src, error or None, warning or None)``. A source whose decoded
+    frames fall short of its header's count by more than ``tolerance`` fails (its output is
+    removed, so a rerun tries again); a smaller shortfall is a warning."""
+    src, dst, short_side, crf, keyint, tolerance = job
     try:
-        reencode_video(src, dst, short_side=short_side, crf=crf, keyint=keyint)
-        return src, None
+        written = reencode_video(src, dst, short_side=short_side, crf=crf, keyint=keyint)
     except Exception as e:  # any decode/encode failure is reported, never fatal
-        return src, f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+        return src, f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", None
+    reported = reported_frames(src)
+    problem = shortfall(reported, written, tolerance)
+    if problem:
+        Path(dst).unlink(missing_ok=True)
+        return src, problem, None
+    if 0 < written < reported:
+        return src, None, f"{reported - written} of the {reported} frames its header reports " \
+                          "did not decode (within the tolerance; kept)"
+    return src, None, None
 
 
-def run_plan(plan, out, short_side=256, crf=23, keyint=None, workers=2, progress=True):
+def run_plan(plan, out, short_side=256, crf=23, keyint=None, workers=2, progress=True,
+             tolerance=FRAME_SHORTFALL):
     """Re-encode the jobs not done yet, then write the annotation files. Returns a :class:`Report`.
 
     A job is done when its output exists (outputs appear only once complete, see ``encode``).
-    Failure and missing lists are written to ``out/prepare_failed.txt`` / ``prepare_missing.txt``.
+    A truncated source (decoded frames short of the header's count by more than ``tolerance``, a
+    fraction) fails. Failure and missing lists are written to ``out/prepare_failed.txt`` /
+    ``prepare_missing.txt``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,12 +187,15 @@ def run_plan(plan, out, short_side=256, crf=23, keyint=None, workers=2, progress
         else:
             partial_path(dst).unlink(missing_ok=True)  # left by an interrupted run
             todo.append((src, dst, short_side if short_side and short_side > 0 else 1 << 30, crf,
-                         keyint))
-    for src, error in parallel_map(_encode_job, todo, workers, desc="re-encoding", progress=progress):
+                         keyint, tolerance))
+    for src, error, warning in parallel_map(_encode_job, todo, workers, desc="re-encoding",
+                                            progress=progress):
         if error is None:
             report.done += 1
         else:
             report.failed.append((src, error))
+        if warning:
+            report.warnings.append((src, warning))
     for rel, text in plan.lists.items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
