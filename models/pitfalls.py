@@ -1,5 +1,5 @@
-"""The pytorchvideo 0.1.5 pitfalls, fixed once, after building (measured in
-shared/notes/environment.md). :func:`build_model` applies :func:`fix_pytorchvideo` to every model;
+"""The pytorchvideo 0.1.5 pitfalls, fixed once, after building (each one measured with pytorchvideo
+0.1.5 and torch 2.14; the tests in tests/test_models.py show each fix acts). :func:`build_model` applies :func:`fix_pytorchvideo` to every model;
 it is safe on any ``nn.Module`` and on a model fixed before.
 
 1. X3D's head pool window holds a ``numpy.int64``: every pool's kernel/stride/padding/output size

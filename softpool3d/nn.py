@@ -13,6 +13,10 @@ class _SoftPoolNd(nn.Module):
     _dims = 3
     _fn = staticmethod(ops.soft_pool3d)
 
+    def __init_subclass__(cls, dims: int = 3, fn=ops.soft_pool3d, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._dims, cls._fn = dims, staticmethod(fn)
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  grad: str = "exact"):
         super().__init__()
@@ -31,16 +35,12 @@ class _SoftPoolNd(nn.Module):
                 f"ceil_mode={self.ceil_mode}, grad={self.grad!r}")
 
 
-class SoftPool1d(_SoftPoolNd):
+class SoftPool1d(_SoftPoolNd, dims=1, fn=ops.soft_pool1d):
     """SoftPool over ``(N, C, L)``/``(C, L)`` inputs; see :func:`softpool3d.soft_pool1d`."""
-    _dims = 1
-    _fn = staticmethod(ops.soft_pool1d)
 
 
-class SoftPool2d(_SoftPoolNd):
+class SoftPool2d(_SoftPoolNd, dims=2, fn=ops.soft_pool2d):
     """SoftPool over ``(N, C, H, W)``/``(C, H, W)`` inputs; see :func:`softpool3d.soft_pool2d`."""
-    _dims = 2
-    _fn = staticmethod(ops.soft_pool2d)
 
 
 class SoftPool3d(_SoftPoolNd):
@@ -50,6 +50,10 @@ class SoftPool3d(_SoftPoolNd):
 class _AdaptiveSoftPoolNd(nn.Module):
     _dims = 3
     _fn = staticmethod(ops.adaptive_soft_pool3d)
+
+    def __init_subclass__(cls, dims: int = 3, fn=ops.adaptive_soft_pool3d, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._dims, cls._fn = dims, staticmethod(fn)
 
     def __init__(self, output_size, grad: str = "exact"):
         super().__init__()
@@ -65,16 +69,12 @@ class _AdaptiveSoftPoolNd(nn.Module):
         return f"output_size={self.output_size}, grad={self.grad!r}"
 
 
-class AdaptiveSoftPool1d(_AdaptiveSoftPoolNd):
+class AdaptiveSoftPool1d(_AdaptiveSoftPoolNd, dims=1, fn=ops.adaptive_soft_pool1d):
     """Adaptive SoftPool to a fixed length; ``output_size=1`` is a global softmax-weighted mean."""
-    _dims = 1
-    _fn = staticmethod(ops.adaptive_soft_pool1d)
 
 
-class AdaptiveSoftPool2d(_AdaptiveSoftPoolNd):
+class AdaptiveSoftPool2d(_AdaptiveSoftPoolNd, dims=2, fn=ops.adaptive_soft_pool2d):
     """Adaptive SoftPool to a fixed ``(H, W)``; ``output_size=1`` is global SoftPool."""
-    _dims = 2
-    _fn = staticmethod(ops.adaptive_soft_pool2d)
 
 
 class AdaptiveSoftPool3d(_AdaptiveSoftPoolNd):
