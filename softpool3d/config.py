@@ -300,7 +300,12 @@ def parse_override(text: str) -> Dict[str, Any]:
 
 def load_config(path: Optional[str] = None, overrides: Optional[List[str]] = None) -> Config:
     """Read ``path`` (or start from the defaults) and apply ``overrides`` (``["a.b=value", ...]``)."""
-    data = read_yaml(path) if path else {}
+    return config_from_dict(read_yaml(path) if path else {}, overrides)
+
+
+def config_from_dict(data: Dict[str, Any], overrides: Optional[List[str]] = None) -> Config:
+    """A checked ``Config`` from a nested mapping (a YAML file's, a checkpoint's) with
+    ``overrides`` (``["a.b=value", ...]``) applied."""
     for text in overrides or []:
         data = _deep_merge(data, parse_override(text))
     return validate(from_dict(Config, data))

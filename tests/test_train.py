@@ -55,7 +55,7 @@ sys.exit(tool.main(sys.argv[1:], hooks={{"on_checkpoint": kill}}))
 
 
 def state_of(path):
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def comparable(results):
@@ -110,7 +110,8 @@ def test_train_kill_resume_exact_nonfinite_and_test_tool(data_root, tmp_path, ca
     # a diverging resume (lr 1e30) stops with a clear message and keeps the epoch-1 checkpoint
     before = open(os.path.join(diverging, "last.pth"), "rb").read()
     capsys.readouterr()
-    code = train_tool.main([CONFIG, *ov, "optim.lr=1e30", "--output-dir", diverging])
+    code = train_tool.main([CONFIG, *ov, "optim.lr=1e30", "--allow-change", "optim.lr",
+                            "--output-dir", diverging])
     err = capsys.readouterr().err
     assert code == 3
     assert "non-finite loss" in err and "epoch 2" in err

@@ -2,29 +2,14 @@
 
     python tools/check_videos.py --dataset ucf101 --root data/ucf101          # all splits, folds
     python tools/check_videos.py --folder data/kinetics400/train --full        # decode every frame
-Exit status 1 when some videos are unreadable.
+Videos the annotations list but that are missing count as bad (reason "missing file"); so do
+truncated ones (fewer frames than the header reports). Exit status 1 when some videos are bad.
 """
 import argparse
 import os
-import sys
-import warnings
 
-from softpool3d.datasets import DATASETS, load_records
-from softpool3d.datasets.check import find_unreadable, list_videos
-
-
-def dataset_videos(name, root, splits, folds):
-    """Unique paths of the videos annotated in ``splits`` x ``folds`` (missing ones reported)."""
-    paths = {}
-    for fold in folds or DATASETS[name].folds:
-        for split in splits:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                records, _ = load_records(name, root, split, fold)
-            for w in caught:
-                print(f"warning: {w.message}", file=sys.stderr)
-            paths.update((r.path, None) for r in records)
-    return list(paths)
+from softpool3d.datasets import DATASETS
+from softpool3d.datasets.check import check_dataset, find_unreadable, list_videos
 
 
 def main(argv=None):
@@ -42,11 +27,15 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.dataset and not a.root:
         p.error("--dataset needs --root")
-    paths = dataset_videos(a.dataset, a.root, a.splits, a.folds) if a.dataset else list_videos(a.folder)
-    bad = find_unreadable(paths, full=a.full, workers=a.workers)
+    if a.dataset:
+        checked, bad = check_dataset(a.dataset, a.root, a.splits, a.folds, full=a.full,
+                                     workers=a.workers)
+    else:
+        paths = list_videos(a.folder)
+        checked, bad = len(paths), find_unreadable(paths, full=a.full, workers=a.workers)
     with open(a.out, "w") as f:
         f.writelines(f"{path}\t{reason}\n" for path, reason in bad)
-    print(f"checked {len(paths)} videos: {len(bad)} unreadable (list: {a.out})")
+    print(f"checked {checked} videos: {len(bad)} unreadable or missing (list: {a.out})")
     for path, reason in bad[:10]:
         print(f"  {path}: {reason}")
     return 1 if bad else 0

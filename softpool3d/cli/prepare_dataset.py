@@ -11,6 +11,7 @@ SRC/testTrainMulti_7030_splits (or SRC). Exit status 1 when videos failed or are
 import argparse
 import os
 
+from softpool3d.datasets.decode import FRAME_SHORTFALL
 from softpool3d.datasets.prepare import KINDS, make_plan, run_plan
 
 
@@ -25,7 +26,13 @@ def main(argv=None):
                    "random access for decoding, larger files)")
     p.add_argument("--annotations", help="Kinetics: folder holding train/validate/test CSVs")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--max-missing-frames", type=float, default=FRAME_SHORTFALL, metavar="FRACTION",
+                   help="a source whose decoded frames fall short of the count its header reports "
+                   "by more than this fraction fails as truncated (less: a warning); default "
+                   "%(default)s")
     a = p.parse_args(argv)
+    if not 0 <= a.max_missing_frames < 1:
+        p.error(f"--max-missing-frames must be in [0, 1), got {a.max_missing_frames}")
     if os.path.abspath(a.src) == os.path.abspath(a.out):
         p.error("src and out must differ")
     kw = {"annotation_dir": a.annotations} if a.kind == "kinetics" and a.annotations else {}
@@ -33,12 +40,14 @@ def main(argv=None):
     print(f"{a.kind}: {len(plan.jobs)} annotated videos found, {len(plan.missing)} missing, "
           f"{len(plan.lists)} annotation files")
     report = run_plan(plan, a.out, short_side=a.short_side, crf=a.crf, keyint=a.keyint,
-                      workers=a.workers)
+                      workers=a.workers, tolerance=a.max_missing_frames)
     print(report.summary())
     for src, reason in report.failed[:5]:
         print(f"  failed: {src}: {reason}")
     for src in report.missing[:5]:
         print(f"  missing: {src}")
+    for src, message in report.warnings[:5]:
+        print(f"  warning: {src}: {message}")
     if report.failed or report.missing:
         print(f"lists: {os.path.join(a.out, 'prepare_failed.txt')}, "
               f"{os.path.join(a.out, 'prepare_missing.txt')}")

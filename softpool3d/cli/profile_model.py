@@ -15,10 +15,24 @@ import os
 import sys
 
 
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The arguments; usage errors (unknown model or pool, a non-positive size) exit 2."""
     import torch
     from softpool3d.flops import CONVENTIONS
+    from softpool3d.models import list_models
+    from softpool3d.pools import pool_names
     from softpool3d.profiling import AMP_DTYPES
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -26,21 +40,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", required=True, help="a name of softpool3d.models.MODELS")
     p.add_argument("--pool", default="max", help="pooling method (softpool3d.pools.POOLS)")
     p.add_argument("--pool-sites", nargs="+", default=["all"], help="'all' or site names")
-    p.add_argument("--num-classes", type=int, default=400, help="head size (default: Kinetics-400)")
-    p.add_argument("--frames", type=int, help="clip length (SlowFast: fast pathway); default: spec")
-    p.add_argument("--crop", type=int, help="square crop size; default: the spec's test crop")
-    p.add_argument("--batch", type=int, default=1, help="clips per step for memory and speed")
+    p.add_argument("--num-classes", type=_int_at_least(1), default=400, help="head size (default: Kinetics-400)")
+    p.add_argument("--frames", type=_int_at_least(1), help="clip length (SlowFast: fast pathway); default: spec")
+    p.add_argument("--crop", type=_int_at_least(1), help="square crop size; default: the spec's test crop")
+    p.add_argument("--batch", type=_int_at_least(1), default=1, help="clips per step for memory and speed")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    choices=["cpu", "cuda"])
     p.add_argument("--convention", default="paper", choices=CONVENTIONS)
     p.add_argument("--amp", default="none", choices=sorted(AMP_DTYPES))
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
-    p.add_argument("--iters", type=int, default=5, help="timed runs (the median is reported)")
-    p.add_argument("--threads", type=int, help="torch.set_num_threads on CPU")
+    p.add_argument("--warmup", type=_int_at_least(0), default=2, help="untimed runs before timing")
+    p.add_argument("--iters", type=_int_at_least(1), default=5, help="timed runs (the median is reported)")
+    p.add_argument("--threads", type=_int_at_least(1), help="torch.set_num_threads on CPU")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurements")
     p.add_argument("--no-flops", action="store_true", help="skip FLOP counting (one trace)")
     p.add_argument("--json", help="write the result as JSON here")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.model not in list_models():
+        p.error(f"argument --model: unknown model {args.model!r}; valid: {', '.join(list_models())}")
+    pools = set(pool_names()) | {"original"}
+    if args.pool not in pools:
+        p.error(f"argument --pool: unknown pool {args.pool!r}; valid: {', '.join(sorted(pools))}")
+    return args
 
 
 def main(argv=None) -> int:

@@ -7,15 +7,17 @@ top-1, top-5, mean class accuracy, confusion matrix (CSV + PNG), test_results.js
 
 Without a config, the one saved in the checkpoint is used. ``{fold}`` in the checkpoint path is
 replaced by each fold (UCF-101 / HMDB-51 train one model per split); the mean over folds is
-reported too. Also runs under torchrun (the videos are split over the ranks).
+reported too. Also runs under torchrun (the videos are split over the ranks). Checkpoints load
+with ``weights_only=True`` (a file holding code is refused); a corrupt one is named, with the
+run's previous.pth as the alternative when there is one. Exit status: 0 done, 2 bad arguments,
+config or checkpoint.
 """
 import argparse
 import os
 import sys
 
 
-from softpool3d.config import Config, ConfigError, from_dict, load_config, parse_override
-from softpool3d.config import _deep_merge, to_dict
+from softpool3d.config import ConfigError, config_from_dict, load_config
 from softpool3d.engine import checkpoint as ckpt
 from softpool3d.engine import distributed as du
 from softpool3d.engine import run
@@ -40,23 +42,34 @@ def load(args):
     saved = ckpt.load(first).get("config")
     if saved is None:
         raise ConfigError(f"{first} holds no config: pass the YAML config")
-    data = to_dict(from_dict(Config, saved))
-    for text in overrides:
-        data = _deep_merge(data, parse_override(text))
-    return from_dict(Config, data)
+    return config_from_dict(saved, overrides)
+
+
+def _alternative(error: ckpt.CheckpointError) -> str:
+    """A hint naming the run's previous.pth when a corrupt checkpoint has one beside it."""
+    prev = os.path.join(os.path.dirname(os.path.abspath(error.path)), ckpt.PREVIOUS)
+    if error.unsafe or not os.path.isfile(prev) or os.path.abspath(error.path) == prev:
+        return ""
+    return f"\nthe run's previous checkpoint may be intact: --checkpoint {prev}"
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         cfg = load(args)
+    except ckpt.CheckpointError as e:
+        print(f"error: {e}{_alternative(e)}", file=sys.stderr)
+        return 2
     except (ConfigError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out_dir = args.output_dir or os.path.dirname(os.path.abspath(args.checkpoint.format(fold="all")))
     try:
         out = run.test(cfg, args.checkpoint, out_dir, args.folds)
-    except FileNotFoundError as e:
+    except ckpt.CheckpointError as e:
+        print(f"error: {e}{_alternative(e)}", file=sys.stderr)
+        return 2
+    except (ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if du.is_main() and len(out["folds"]) > 1:

@@ -3,15 +3,22 @@
     python tools/train.py configs/synthetic/x3d_xs_tiny.yaml [key.sub=value ...] [--output-dir D]
     torchrun --nproc_per_node=N tools/train.py CONFIG ...        # DDP (gloo on CPU, NCCL on CUDA)
 
-A run resumes automatically from OUTPUT_DIR/last.pth when it exists (``--resume [PATH]`` insists on
-a checkpoint, ``--fresh`` ignores it). Exit status: 0 done, 2 bad config/arguments, 3 non-finite loss.
+A run resumes automatically from OUTPUT_DIR/last.pth when it exists (previous.pth when last.pth is
+corrupt); ``--resume [PATH]`` insists on a checkpoint, ``--fresh`` ignores it. A resume refuses a
+config that changes what is trained (only optim.epochs, logging, evaluation and test settings may
+change; ``--allow-change KEY`` accepts one more). See docs/reliability.md.
+Exit status: 0 done, 2 bad config/arguments/checkpoint, 3 non-finite loss, 4 a rank stalled.
 """
 import argparse
+import os
+import shlex
 import sys
-
 
 from softpool3d.config import ConfigError, load_config
 from softpool3d.engine import run
+from softpool3d.engine.checkpoint import CheckpointError
+from softpool3d.engine.distributed import StalledRankError
+from softpool3d.engine.resume import ResumeRefused
 from softpool3d.engine.trainer import NonFiniteLossError
 
 
@@ -24,7 +31,20 @@ def parse_args(argv=None):
     g.add_argument("--resume", nargs="?", const=True, default="auto", metavar="PATH",
                    help="resume from PATH or from OUTPUT_DIR/last.pth (which must exist)")
     g.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
+                   help="let a resume change config KEY although it changes what is trained "
+                   "(e.g. optim.lr after a divergence); repeatable")
     return p.parse_args(argv)
+
+
+def fresh_command(args) -> str:
+    """The command line that starts this run over (same config and folder, ``--fresh``)."""
+    prog = os.path.basename(sys.argv[0]) if sys.argv else ""
+    cmd = [prog] if prog == "softpool3d-train" else ["python", "tools/train.py"]
+    cmd += [args.config, *args.overrides]
+    if args.output_dir:
+        cmd += ["--output-dir", args.output_dir]
+    return shlex.join(cmd + ["--fresh"])
 
 
 def main(argv=None, hooks=None) -> int:
@@ -36,15 +56,20 @@ def main(argv=None, hooks=None) -> int:
         return 2
     try:
         run.train(cfg, output_dir=args.output_dir, resume=False if args.fresh else args.resume,
-                  hooks=hooks)
+                  hooks=hooks, allow_changes=args.allow_change)
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    except StalledRankError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 4
+    except (CheckpointError, ResumeRefused) as e:
+        print(f"error: {e}\nto start this run over instead: {fresh_command(args)}", file=sys.stderr)
+        return 2
     except (ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
-
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ MAY_CHANGE = ("optim.epochs", "train.eval_every", "train.log_every", "train.tens
               "data.num_clips", "data.num_crops", "data.test_scale", "data.test_crop_size", "test.")
 
 
+class ResumeRefused(ConfigError):
+    """The config differs from the checkpoint's in what is trained (the message lists how)."""
+
+
 def flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists and scalars are leaves)."""
     out: Dict[str, Any] = {}
@@ -54,7 +58,7 @@ def check(path: str, saved: Dict[str, Any], current: Dict[str, Any], epochs_done
     if refused:
         lines = "\n".join(f"  {k}: {old!r} in the checkpoint, {new!r} now"
                           for k, (old, new) in refused.items())
-        raise ConfigError(
+        raise ResumeRefused(
             f"cannot resume from {path}: the config changes what is trained:\n{lines}\n"
             "A resume may only change " + ", ".join(k + ("*" if k.endswith(".") else "")
                                                     for k in MAY_CHANGE) + ".\n"
@@ -63,6 +67,6 @@ def check(path: str, saved: Dict[str, Any], current: Dict[str, Any], epochs_done
             + " ".join(f"--allow-change {k}" for k in refused) + ".")
     epochs = current.get("optim", {}).get("epochs")
     if isinstance(epochs, int) and epochs < epochs_done:
-        raise ConfigError(f"cannot resume from {path}: it has trained {epochs_done} epochs, more than "
+        raise ResumeRefused(f"cannot resume from {path}: it has trained {epochs_done} epochs, more than "
                           f"optim.epochs={epochs}; use --fresh or a new --output-dir")
     return {k: [old, new] for k, (old, new) in diffs.items()}
