@@ -32,10 +32,12 @@ PoolGeometry make_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size
                 kernel_size);
     TORCH_CHECK(g.in[d] > 0, "softpool3d: spatial dimensions must be non-empty, got ",
                 input.sizes());
-    TORCH_CHECK(g.in[d] + 2 * g.padding[d] >= g.kernel[d], "softpool3d: kernel_size ", kernel_size,
-                " is larger than the padded input ", input.sizes().slice(2));
+    // As in max pooling, a kernel larger than the padded input is legal where ceil_mode still
+    // gives an output: its one window is clamped to the real cells.
     g.out[d] = pooled_size(g.in[d], g.kernel[d], g.stride[d], g.padding[d], ceil_mode);
-    TORCH_CHECK(g.out[d] > 0, "softpool3d: output size is empty for input ", input.sizes());
+    TORCH_CHECK(g.out[d] > 0, "softpool3d: kernel_size ", kernel_size,
+                " is larger than the padded input ", input.sizes().slice(2),
+                ": the output would be empty");
   }
   return g;
 }

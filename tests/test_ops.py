@@ -336,3 +336,22 @@ def test_double_backward_is_a_clear_error():
     (g,) = torch.autograd.grad(softpool3d.soft_pool3d(x, 2).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="double backward"):
         g.sum().backward()
+
+
+def test_backward_checks_its_saved_tensors():
+    x = torch.randn(2, 3, 4, 5, 5)
+    args = ([2, 2, 2], [2, 2, 2], [0, 0, 0])
+    y, lse = torch.ops.softpool3d.forward(x, *args, False, False)
+    g = torch.ones_like(y)
+    bwd = torch.ops.softpool3d.backward
+    with pytest.raises(RuntimeError, match="must have the input's dtype"):
+        bwd(g.double(), x, y, lse, *args, False)  # was silently converted
+    with pytest.raises(RuntimeError, match="must have the input's dtype"):
+        bwd(g, x, y.double(), lse, *args, False)
+    with pytest.raises(RuntimeError, match="lse must be"):
+        bwd(g, x, y, lse.double(), *args, False)
+    with pytest.raises(RuntimeError, match="does not match input"):  # fewer channels: read past
+        bwd(g[:, :2], x, y[:, :2], lse[:, :2], *args, False)
+    with pytest.raises(RuntimeError, match="same shape"):
+        bwd(g[..., :1], x, y, lse, *args, False)
+    assert bwd(g, x, y, lse, *args, False).shape == x.shape

@@ -109,6 +109,53 @@ def test_cuda_int64_indexing():
 
 
 @cuda
+def test_cuda_32bit_indexing_past_2_30():
+    """2^30 < numel < 2^31 takes the 32-bit path, and a one-pass grid makes i + gridDim*blockDim
+    exceed 2^31: with a 32-bit loop counter that wrapped negative (issue 12)."""
+    free, _ = torch.cuda.mem_get_info()
+    shape = (1, 2, 64, 4096, 2100)  # 1.10e9 elements, 2.2 GB in bfloat16
+    numel = 2 * 64 * 4096 * 2100
+    assert 2**30 < numel < 2**31
+    if free < 3 * numel * 2 * 1.5:
+        pytest.skip("needs about 10 GiB free GPU memory")
+    x = torch.randn(shape, device="cuda", dtype=torch.bfloat16).requires_grad_()
+    y = softpool3d.soft_pool3d(x, 2)
+    y.backward(torch.ones_like(y))
+    torch.cuda.synchronize()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    tail = x.detach()[:, :, -2:, -2:, -4:].double().cpu()
+    assert_close_to(y[:, :, -1:, -1:, -2:].detach().cpu(), reference.soft_pool3d(tail, 2),
+                    torch.bfloat16)
+    # the exact gradients of each window sum to 1 (grad_output 1): total = number of windows
+    assert x.grad.double().sum().item() == pytest.approx(y.numel(), rel=1e-2)
+
+
+@cuda
+def test_cuda_backward_checks_devices():
+    x = torch.randn(1, 2, 4, 4, 4, device="cuda")
+    args = ([2, 2, 2], [2, 2, 2], [0, 0, 0])
+    y, lse = torch.ops.softpool3d.forward(x, *args, False, False)
+    with pytest.raises(RuntimeError, match="device"):
+        torch.ops.softpool3d.backward(torch.ones_like(y).cpu(), x, y, lse, *args, False)
+    with pytest.raises(RuntimeError, match="device"):
+        torch.ops.softpool3d.backward(torch.ones_like(y), x, y, lse.cpu(), *args, False)
+
+
+@cuda
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_cuda_infinities_as_limits(channels_last):
+    from test_infinities import check, run, windows_tensor
+    for dtype in (torch.float64, torch.float32, torch.bfloat16):
+        x = windows_tensor(dtype).cuda()
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        for paper in (False, True):
+            y, gx = run(softpool3d.soft_pool3d, x, paper)
+            check(y.cpu(), gx.cpu(), paper, dtype, {torch.float64: 1e-12, torch.float32: 1e-6,
+                                                    torch.bfloat16: 1.6e-2}[dtype])
+
+
+@cuda
 def test_cuda_opcheck_and_compile():
     x = torch.randn(2, 3, 5, 6, 7, device="cuda", requires_grad=True)
     torch.library.opcheck(torch.ops.softpool3d.forward.default,

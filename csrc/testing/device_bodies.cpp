@@ -57,10 +57,13 @@ std::tuple<at::Tensor, at::Tensor> device_body_forward(
   const auto fmt = memory_format_of(input_);
   const at::Tensor input = input_.contiguous(fmt);
   std::vector<int64_t> shape = {input.size(0), input.size(1), g.out[0], g.out[1], g.out[2]};
+  check_fits(index_bits, {input});
+  TORCH_CHECK(index_bits != 32 || input.size(0) * input.size(1) * g.out[0] * g.out[1] * g.out[2] <
+                                      std::numeric_limits<int32_t>::max(),
+              "device body: 32-bit indexing needs numel < 2^31");
   // NaN-filled, so an index the launch never visits cannot pass a test.
   at::Tensor output = nan_like(shape, input.options(), fmt);
   at::Tensor lse = nan_like(shape, input.options().dtype(at::toOpMathType(input.scalar_type())), fmt);
-  check_fits(index_bits, {input, output});
   const body::Window win = body::window_of(g);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "device_body_fwd",
                                   [&] {
@@ -97,11 +100,11 @@ at::Tensor device_body_backward(const at::Tensor& grad_output_, const at::Tensor
                   output_.scalar_type() == input_.scalar_type() &&
                   lse_.scalar_type() == at::toOpMathType(input_.scalar_type()),
               "device body: grad_output/output/lse do not match the input");
+  check_fits(index_bits, {input_, output_});
   const auto fmt = memory_format_of(input_);
   const at::Tensor input = input_.contiguous(fmt), grad_output = grad_output_.contiguous(fmt);
   const at::Tensor output = output_.contiguous(fmt), lse = lse_.contiguous(fmt);
   at::Tensor grad_input = nan_like(input.sizes(), input.options(), fmt);
-  check_fits(index_bits, {input, output});
   const body::Window win = body::window_of(g);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "device_body_bwd",
                                   [&] {
