@@ -14,7 +14,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
+from .layout import (HMDB51_LIST_DIRS, HMDB51_VIDEO_DIRS, KINETICS_LIST_DIRS, UCF101_LIST_DIRS,
+                     UCF101_VIDEO_DIRS, VIDEO_EXTENSIONS, find_file, find_glob, find_video_root,
+                     resolve_video)
 
 
 @dataclass(frozen=True)
@@ -45,18 +47,6 @@ def iter_lines(path):
             s = line.strip()
             if s and not s.startswith("#"):
                 yield no, s
-
-
-def resolve_video(path):
-    """Return ``path`` if it exists, else the same stem with another video extension, else None."""
-    p = Path(path)
-    if p.is_file():
-        return str(p)
-    for ext in VIDEO_EXTENSIONS:
-        q = p.with_suffix(ext)
-        if q.is_file():
-            return str(q)
-    return None
 
 
 class Records(list):
@@ -149,10 +139,10 @@ def _is_int(s):
 
 
 # -------------------------------------------------------------------------------------- Kinetics
-KINETICS_SPLIT_FILES = {
-    "train": ("train",),
-    "val": ("validate", "val"),
-    "test": ("test", "validate", "val"),
+KINETICS_SPLIT_FILES = {  # official names first, then mmaction2's renamed copies
+    "train": ("train", "kinetics_train"),
+    "val": ("validate", "val", "kinetics_val"),
+    "test": ("test", "kinetics_test", "validate", "val", "kinetics_val"),
 }
 
 
@@ -207,16 +197,19 @@ def index_videos(root):
 
 
 def find_kinetics_csv(root, split):
-    """The CSV for ``split`` under ``root`` or ``root/annotations`` (``test`` falls back to val)."""
+    """The CSV for ``split`` in the folders of ``layout.KINETICS_LIST_DIRS`` under ``root``
+    (``test`` falls back to val); ``FileNotFoundError`` names the folders and the expected path."""
     names = KINETICS_SPLIT_FILES.get(split)
     if names is None:
         raise ValueError(f"unknown Kinetics split {split!r}; expected one of {list(KINETICS_SPLIT_FILES)}")
-    for folder in (Path(root) / "annotations", Path(root)):
-        for n in names:
-            if (folder / f"{n}.csv").is_file():
-                return folder / f"{n}.csv"
-    raise FileNotFoundError(f"no Kinetics annotation CSV for split {split!r} in {root} or "
-                            f"{Path(root) / 'annotations'} (looked for {[n + '.csv' for n in names]})")
+    errors = []
+    for n in names:
+        try:
+            return find_file(root, f"{n}.csv", KINETICS_LIST_DIRS, f"Kinetics {split} CSV")
+        except FileNotFoundError as e:
+            errors.append(e)
+    raise FileNotFoundError(f"{errors[0]} (also looked for {', '.join(n + '.csv' for n in names[1:])})"
+                            if len(names) > 1 else str(errors[0]))
 
 
 def parse_kinetics(csv_file, video_root, classes=None):
@@ -239,19 +232,16 @@ def parse_kinetics(csv_file, video_root, classes=None):
                                   "classes (empty label, or a test CSV without labels?)")
         path = found.get(stem) or found.get(yid)
         items.append((root / label / f"{stem}.mp4", path, index[label]))
+    if items and not any(found for _, found, _ in items):
+        label, stem = rows[0][1], rows[0][2]
+        raise FileNotFoundError(f"no Kinetics videos found: none of the {len(items)} clips listed in "
+                                f"{csv_file} is under {root} (searched its whole tree for "
+                                f"<youtube_id>_<start>_<end>.<ext>); expected e.g. "
+                                f"{root / 'train' / label / (stem + '.mp4')}")
     return items, list(classes)
 
 
 # --------------------------------------------------------------------------------------- UCF-101
-def find_file(root, name, subdirs=("ucfTrainTestlist", "annotations", "splits", "")):
-    """First ``root/<subdir>/<name>`` that exists, else FileNotFoundError."""
-    for d in subdirs:
-        p = Path(root) / d / name
-        if p.is_file():
-            return p
-    raise FileNotFoundError(f"{name} not found in {root} (looked in {[d or '.' for d in subdirs]})")
-
-
 def parse_ucf101_classind(path):
     """``classInd.txt`` (``1 ApplyEyeMakeup`` ...) -> class names in order (index 0-based)."""
     classes = {}
@@ -273,18 +263,21 @@ def parse_ucf101(root, split, fold=1, annotation_dir=None, video_root=None, list
 
     Train lines ``Class/v_Class_gXX_cYY.avi <1-based label>`` (the label must agree with the
     folder); test lines have only the path (label from the folder through classInd). Labels are
-    0-based. ``list_file`` overrides the list (classInd.txt is then looked up beside it first).
+    0-based. Lists are looked up under ``annotation_dir`` (default ``root``) and videos under
+    ``video_root`` (default: the folder of ``layout.UCF101_VIDEO_DIRS`` under ``root`` that holds
+    them). ``list_file`` overrides the list (classInd.txt is then looked up beside it first).
     Returns ``(items, classes)``.
     """
     ann = annotation_dir or (Path(list_file).parent if list_file else root)
-    classes = parse_ucf101_classind(find_file(ann, "classInd.txt"))
+    classes = parse_ucf101_classind(find_file(ann, "classInd.txt", UCF101_LIST_DIRS,
+                                              "UCF-101 class index"))
     index = {c: i for i, c in enumerate(classes)}
     kind = {"train": "trainlist", "test": "testlist", "val": "testlist"}.get(split)
     if kind is None:
         raise ValueError(f"unknown UCF-101 split {split!r}; expected 'train' or 'test'")
-    list_file = Path(list_file) if list_file else find_file(ann, f"{kind}{int(fold):02d}.txt")
-    vroot = Path(video_root or root)
-    items = []
+    list_file = Path(list_file) if list_file else find_file(ann, f"{kind}{int(fold):02d}.txt",
+                                                            UCF101_LIST_DIRS, "UCF-101 list")
+    rows = []
     for no, line in iter_lines(list_file):
         parts = line.split()
         if len(parts) not in (1, 2) or (len(parts) == 2 and not _is_int(parts[1])):
@@ -298,47 +291,42 @@ def parse_ucf101(root, split, fold=1, annotation_dir=None, video_root=None, list
         if len(parts) == 2 and int(parts[1]) - 1 != label:
             raise AnnotationError(list_file, no, f"label {parts[1]} disagrees with folder {folder!r} "
                                   f"(classInd says {label + 1})", line)
-        wanted = vroot / rel
-        items.append((wanted, resolve_video(wanted), label))
-    return items, classes
+        rows.append((rel, label))
+    vroot = Path(video_root) if video_root else find_video_root(
+        root, [r for r, _ in rows], UCF101_VIDEO_DIRS, "UCF-101", list_file)
+    return [(vroot / rel, resolve_video(vroot / rel), label) for rel, label in rows], classes
 
 
 # --------------------------------------------------------------------------------------- HMDB-51
-HMDB_SPLIT_DIRS = ("testTrainMulti_7030_splits", "splits", "annotations", "")
-
-
 def find_hmdb51_split_files(root, fold):
-    """Map class name -> ``<class>_test_split{fold}.txt`` (searched in the usual folders)."""
+    """Map class name -> ``<class>_test_split{fold}.txt``, from the first folder of
+    ``layout.HMDB51_LIST_DIRS`` under ``root`` that holds them."""
     suffix = f"_test_split{int(fold)}.txt"
-    for d in HMDB_SPLIT_DIRS:
-        folder = Path(root) / d
-        if folder.is_dir():
-            files = {p.name[: -len(suffix)]: p for p in folder.glob(f"*{suffix}")}
-            if files:
-                return dict(sorted(files.items()))
-    raise FileNotFoundError(f"no HMDB-51 split files '*{suffix}' in {root} "
-                            f"(looked in {[d or '.' for d in HMDB_SPLIT_DIRS]})")
+    _, files = find_glob(root, f"*{suffix}", HMDB51_LIST_DIRS, "HMDB-51 split files")
+    return {p.name[: -len(suffix)]: p for p in files}
 
 
 def parse_hmdb51(root, split, fold=1, annotation_dir=None, video_root=None):
     """HMDB-51 split files ``<class>_test_split{fold}.txt``: lines ``<name>.avi <code>``,
     code 1 = train, 2 = test, 0 = unused. Classes = sorted class names. Videos at
-    ``<video_root>/<class>/<name>``. Returns ``(items, classes)``.
+    ``<video_root>/<class>/<name>`` (default: the folder of ``layout.HMDB51_VIDEO_DIRS`` under
+    ``root`` that holds them). Returns ``(items, classes)``.
     """
     want = {"train": 1, "test": 2, "val": 2}.get(split)
     if want is None:
         raise ValueError(f"unknown HMDB-51 split {split!r}; expected 'train' or 'test'")
     files = find_hmdb51_split_files(annotation_dir or root, fold)
     classes = list(files)
-    vroot = Path(video_root or root)
-    items = []
+    rows = []  # (rel, label, code)
     for label, (cls, path) in enumerate(files.items()):
         for no, line in iter_lines(path):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise AnnotationError(path, no, _line_problem(line, "'<video name> <0|1|2>'"),
                                       line)
-            if int(parts[1]) == want:
-                wanted = vroot / cls / parts[0]
-                items.append((wanted, resolve_video(wanted), label))
-    return items, classes
+            rows.append((f"{cls}/{parts[0]}", label, int(parts[1])))
+    vroot = Path(video_root) if video_root else find_video_root(
+        root, [r for r, _, _ in rows], HMDB51_VIDEO_DIRS, "HMDB-51",
+        next(iter(files.values())).parent)
+    return [(vroot / rel, resolve_video(vroot / rel), label)
+            for rel, label, code in rows if code == want], classes

@@ -2,8 +2,9 @@
 to a short side (H.264 .mp4, in parallel, resumable) and write the annotation files the loaders read
 into the output folder.
 
-Output layout mirrors the source (same relative paths, ``.mp4`` suffix); the annotation files are
-rewritten with the new names:
+The source may be laid out as the archives unpack or as mmaction2 keeps it (see :mod:`.layout`); the
+output mirrors the paths relative to the source's video folder (``.mp4`` suffix), with the
+annotation files rewritten with the new names:
   - ucf101: ``ucfTrainTestlist/{classInd,trainlist0k,testlist0k}.txt``
   - hmdb51: ``testTrainMulti_7030_splits/<class>_test_split{k}.txt``
   - kinetics: ``annotations/<split>.csv`` (copied) and ``annotations/<split>_list.txt``
@@ -14,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .annotations import (KINETICS_SPLIT_FILES, iter_lines, find_file, find_hmdb51_split_files,
-                          index_videos, parse_hmdb51, parse_ucf101, read_kinetics_csv,
-                          resolve_video)
+from .annotations import (KINETICS_SPLIT_FILES, find_hmdb51_split_files, index_videos, iter_lines,
+                          parse_hmdb51, parse_ucf101, read_kinetics_csv, resolve_video)
+from .layout import (HMDB51_VIDEO_DIRS, KINETICS_LIST_DIRS, UCF101_LIST_DIRS, UCF101_VIDEO_DIRS,
+                     find_file, find_video_root, search_dirs)
 from .decode import FRAME_SHORTFALL, reported_frames, shortfall
 from .encode import partial_path, reencode_video
 from .parallel import parallel_map
@@ -63,63 +65,81 @@ def _add(plan, src_root, out_root, rel, seen):
     return out_rel
 
 
-def plan_ucf101(src, out, folds=(1, 2, 3)):
-    """Plan UCF-101: every video named in the train/test lists of the folds that exist."""
+def plan_ucf101(src, out, folds=(1, 2, 3), annotation_dir=None):
+    """Plan UCF-101: every video named in the train/test lists of the folds that exist (lists
+    under ``annotation_dir``, default ``src``; videos in the folder of ``src`` that holds them)."""
     plan, seen = Plan(), set()
-    classind = find_file(src, "classInd.txt")
+    ann = annotation_dir or src
+    classind = find_file(ann, "classInd.txt", UCF101_LIST_DIRS, "UCF-101 class index")
     plan.lists["ucfTrainTestlist/classInd.txt"] = classind.read_text()
+    lists = {}  # list file -> the video paths it names (relative to the video folder)
     for fold in folds:
         for kind, split in (("trainlist", "train"), ("testlist", "test")):
-            try:
-                list_file = find_file(src, f"{kind}{fold:02d}.txt")
-            except FileNotFoundError:
-                continue
-            parse_ucf101(src, split, fold, annotation_dir=classind.parent, list_file=list_file)
-            lines = []
-            for _, line in iter_lines(list_file):
-                parts = line.split()
-                parts[0] = _add(plan, src, out, parts[0], seen)
-                lines.append(" ".join(parts) + "\n")
-            plan.lists[f"ucfTrainTestlist/{kind}{fold:02d}.txt"] = "".join(lines)
-    if len(plan.lists) == 1:
-        raise FileNotFoundError(f"no trainlist0k.txt/testlist0k.txt found in {src}")
+            list_file = classind.parent / f"{kind}{fold:02d}.txt"
+            if list_file.is_file():  # parsed first: a malformed line stops the plan
+                parse_ucf101(src, split, fold, list_file=list_file, video_root=src)
+                lists[list_file] = [line.split()[0] for _, line in iter_lines(list_file)]
+    if not lists:
+        raise FileNotFoundError(f"no trainlist0k.txt/testlist0k.txt beside {classind}")
+    rels = [r for rs in lists.values() for r in rs]
+    vroot = find_video_root(src, rels, UCF101_VIDEO_DIRS, "UCF-101", next(iter(lists)))
+    for list_file, rs in lists.items():
+        lines = []
+        for (_, line), rel in zip(iter_lines(list_file), rs):
+            parts = line.split()
+            parts[0] = _add(plan, vroot, out, rel, seen)
+            lines.append(" ".join(parts) + "\n")
+        plan.lists[f"ucfTrainTestlist/{list_file.name}"] = "".join(lines)
     return plan
 
 
-def plan_hmdb51(src, out, folds=(1, 2, 3)):
-    """Plan HMDB-51: every video named in the split files (codes 0, 1 and 2) of the folds present."""
+def plan_hmdb51(src, out, folds=(1, 2, 3), annotation_dir=None):
+    """Plan HMDB-51: every video named in the split files (codes 0, 1 and 2) of the folds present
+    (split files under ``annotation_dir``, default ``src``; videos in the folder that holds them)."""
     plan, seen = Plan(), set()
+    ann = annotation_dir or src
+    found, first_error = {}, None  # split file -> (class, [(name, code)])
     for fold in folds:
         try:
-            files = find_hmdb51_split_files(src, fold)
-        except FileNotFoundError:
+            files = find_hmdb51_split_files(ann, fold)
+        except FileNotFoundError as e:
+            first_error = first_error or e
             continue
-        parse_hmdb51(src, "train", fold, annotation_dir=next(iter(files.values())).parent)
+        parse_hmdb51(src, "train", fold, annotation_dir=ann, video_root=src)  # checks the lines
         for cls, path in files.items():
-            lines = []
-            for _, line in iter_lines(path):
-                name, code = line.split()
-                out_rel = _add(plan, src, out, f"{cls}/{name}", seen)
-                lines.append(f"{Path(out_rel).name} {code}\n")
-            plan.lists[f"testTrainMulti_7030_splits/{path.name}"] = "".join(lines)
-    if not plan.lists:
-        raise FileNotFoundError(f"no HMDB-51 split files found in {src}")
+            found[path] = (cls, [tuple(line.split()) for _, line in iter_lines(path)])
+    if not found:
+        raise first_error
+    folder = next(iter(found)).parent
+    rels = [f"{cls}/{name}" for cls, rows in found.values() for name, _ in rows]
+    vroot = find_video_root(src, rels, HMDB51_VIDEO_DIRS, "HMDB-51", folder)
+    for path, (cls, rows) in found.items():
+        lines = []
+        for name, code in rows:
+            out_rel = _add(plan, vroot, out, f"{cls}/{name}", seen)
+            lines.append(f"{Path(out_rel).name} {code}\n")
+        plan.lists[f"testTrainMulti_7030_splits/{path.name}"] = "".join(lines)
     return plan
 
 
 def plan_kinetics(src, out, annotation_dir=None):
     """Plan Kinetics: every clip of the CSVs found (train, validate/val, test) under
-    ``annotation_dir`` (default ``src/annotations`` or ``src``)."""
+    ``annotation_dir`` (default ``src``; the folders of ``layout.KINETICS_LIST_DIRS``)."""
     plan, seen = Plan(), set()
     ann_root = Path(annotation_dir or src)
     csvs = {}
-    for split, names in KINETICS_SPLIT_FILES.items():
-        for folder in (ann_root / "annotations", ann_root):
+    dirs = search_dirs(ann_root, KINETICS_LIST_DIRS)
+    for folder in dirs:
+        for names in KINETICS_SPLIT_FILES.values():
             for n in names:
                 if (folder / f"{n}.csv").is_file() and n not in csvs:
                     csvs[n] = folder / f"{n}.csv"
+        if csvs:
+            break
     if not csvs:
-        raise FileNotFoundError(f"no Kinetics CSVs (train/validate/val/test.csv) in {ann_root}")
+        names = sorted({n + ".csv" for ns in KINETICS_SPLIT_FILES.values() for n in ns})
+        raise FileNotFoundError(f"no Kinetics CSVs ({', '.join(names)}) found; searched "
+                                f"{', '.join(map(str, dirs))}; expected e.g. {dirs[0] / 'train.csv'}")
     rows = {n: read_kinetics_csv(p) for n, p in csvs.items()}
     classes = sorted({r[1] for r in rows.get("train") or next(iter(rows.values()))})
     index = {c: i for i, c in enumerate(classes)}
@@ -137,6 +157,11 @@ def plan_kinetics(src, out, annotation_dir=None):
             if label in index:
                 lines.append(f"{out_rel} {index[label]}\n")
         plan.lists[f"annotations/{n}_list.txt"] = "".join(lines)
+    if not plan.jobs:
+        raise FileNotFoundError(f"no Kinetics videos found: none of the clips listed in "
+                                f"{', '.join(map(str, csvs.values()))} is under {src} (searched its "
+                                "whole tree for <youtube_id>_<start>_<end>.<ext>); expected e.g. "
+                                f"{Path(src) / 'train' / '<label>' / 'abc_000010_000020.mp4'}")
     return plan
 
 

@@ -67,7 +67,9 @@ DATASETS = {
 
 def load_records(name, root, split, fold=1, *, strict=False, annotation_file=None):
     """Parse the annotations of ``name`` -> ``(records, classes)``; missing videos are dropped with
-    one warning (``strict``: ``FileNotFoundError``)."""
+    one warning (``strict``: ``FileNotFoundError``). ``root`` may be laid out as the archives
+    unpack or as mmaction2 keeps it (see :mod:`.layout`); when no listed video is found the
+    ``FileNotFoundError`` names the folders searched and one expected path."""
     spec = _spec(name)
     if fold not in spec.folds and not annotation_file:
         raise ValueError(f"{name} has folds {spec.folds}, got fold={fold}")
@@ -77,6 +79,8 @@ def load_records(name, root, split, fold=1, *, strict=False, annotation_file=Non
         raise FileNotFoundError(f"dataset folder {root} does not exist{hint}")
     items, classes = spec.load(root, split, fold, annotation_file)
     source = f"the {name} {split} annotations" + (f" (fold {fold})" if len(spec.folds) > 1 else "")
+    if not items:
+        raise ValueError(f"{source} list no videos (an empty list file?)")
     return drop_missing(items, strict=strict, source=source), classes
 
 
