@@ -24,27 +24,27 @@ _SET_BY_CONFIG = ("name", "root", "split", "fold", "num_frames", "sampling_rate"
                   "mode", "alpha", "seed", "train_scale", "test_scale", "num_clips", "num_crops")
 
 
-def _unknown(key: str, value: str, valid) -> ConfigError:
+def _unknown(key: str, what: str, value: str, valid) -> ConfigError:
     close = difflib.get_close_matches(str(value), list(valid), n=3, cutoff=0.5)
     hint = f" did you mean {' or '.join(map(repr, close))}?" if close else ""
-    return ConfigError(f"config key {key!r}: unknown {key.split('.')[-1]} {value!r};{hint} valid: "
+    return ConfigError(f"config key {key!r}: unknown {what} {value!r};{hint} valid: "
                        f"{', '.join(sorted(valid))}")
 
 
 def check_names(cfg) -> None:
     """ConfigError (naming the key) for an unknown model, pool, dataset or data option."""
     if cfg.model.name not in models.MODELS:
-        raise _unknown("model.name", cfg.model.name, models.MODELS)
+        raise _unknown("model.name", "model", cfg.model.name, models.MODELS)
     pools = set(pool_names()) | {"original"}
     if cfg.model.pool not in pools:
-        raise _unknown("model.pool", cfg.model.pool, pools)
+        raise _unknown("model.pool", "pool", cfg.model.pool, pools)
     if cfg.data.name not in DATASETS:
-        raise _unknown("data.name", cfg.data.name, DATASETS)
+        raise _unknown("data.name", "dataset", cfg.data.name, DATASETS)
     params = inspect.signature(build_dataset).parameters
     options = [p for p in params if p not in _SET_BY_CONFIG]
     for key in cfg.data.options:
         if key not in options:
-            raise _unknown("data.options", key, options)
+            raise _unknown("data.options", "option", key, options)
 
 
 def resolve(cfg):
