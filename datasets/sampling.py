@@ -60,3 +60,16 @@ def eval_clip_indices(num_video_frames, num_frames, sampling_rate, num_clips, sh
         starts = np.rint(np.linspace(0, slack, num_clips)).astype(np.int64)
     idx = starts[:, None] + np.arange(num_frames, dtype=np.int64)[None, :] * sampling_rate
     return _fit(idx, num_video_frames, short)
+
+
+def slow_pathway_indices(num_frames, alpha):
+    """Which of the fast pathway's ``num_frames`` frames SlowFast's slow pathway takes:
+    ``linspace(0, T - 1, T // alpha)`` in float32, truncated (PySlowFast's ``pack_pathway_output``
+    in ``slowfast/datasets/utils.py``, and pytorchvideo's ``PackPathway``, which the published
+    SlowFast weights were trained with). T = 32, alpha = 4: frames 0, 4, 8, 13, 17, 22, 26, 31
+    (not every alpha-th frame). Returns int64 tensor ``(T // alpha,)``.
+    """
+    import torch
+    if alpha < 1 or num_frames < alpha:
+        raise ValueError(f"alpha must be in [1, num_frames]; got alpha={alpha}, num_frames={num_frames}")
+    return torch.linspace(0, num_frames - 1, num_frames // alpha, dtype=torch.float32).long()

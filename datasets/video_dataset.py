@@ -4,8 +4,9 @@ A sample is ``dict(video, label, index, skipped, bad)``:
   - train: ``video`` float32 ``(C, T, H, W)``, one random clip;
   - eval: ``video`` float32 ``(V, C, T, H, W)``, ``V = num_clips * num_crops`` views of one video
     (view ``v = clip * num_crops + crop``), so accuracy can be computed per video;
-  - SlowFast (``alpha`` set): ``video`` is ``[slow, fast]`` with ``slow = fast[..., ::alpha, :, :]``
-    along T;
+  - SlowFast (``alpha`` set): ``video`` is ``[slow, fast]``, the slow pathway taking ``T // alpha``
+    frames of the fast one by the published rule (``sampling.slow_pathway_indices``: T = 32,
+    alpha = 4 gives frames 0, 4, 8, 13, 17, 22, 26, 31);
   - ``label``: int, 0-based; ``index``: the dataset index of the video actually returned;
   - ``skipped``: how many bad videos were replaced while producing this sample;
   - ``bad``: those bad videos as ``"path<TAB>reason"`` lines (``""`` when none), so the main
@@ -33,7 +34,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from .decode import VideoDecodeError, get_frames, open_video
-from .sampling import eval_clip_indices, train_clip_indices
+from .sampling import eval_clip_indices, slow_pathway_indices, train_clip_indices
 
 log = logging.getLogger("softpool3d.datasets")
 
@@ -198,10 +199,11 @@ class VideoDataset(Dataset):
         return self.pathways(video)
 
     def pathways(self, video):
-        """``[slow, fast]`` for SlowFast (slow = every alpha-th frame), else ``video`` unchanged."""
+        """``[slow, fast]`` for SlowFast (slow: ``T // alpha`` frames along T, dim -3, chosen by
+        :func:`.sampling.slow_pathway_indices`), else ``video`` unchanged."""
         if self.alpha is None:
             return video
-        return [video[..., ::self.alpha, :, :].contiguous(), video]
+        return [video.index_select(-3, slow_pathway_indices(video.shape[-3], self.alpha)), video]
 
 
 def seed_worker(worker_id):

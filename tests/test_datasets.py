@@ -185,6 +185,26 @@ def test_train_clip_indices():
         train_clip_indices(0, 4, 2, rng)
 
 
+def test_slow_pathway_follows_the_published_rule():
+    # PySlowFast (slowfast/datasets/utils.py, pack_pathway_output) and pytorchvideo's PackPathway
+    # take torch.linspace(0, T - 1, T // alpha).long() of the fast pathway's T frames; pytorchvideo
+    # cannot be imported here (torchvision 0.29), so the rule is checked as written: the issue's
+    # example, then index i = floor(i * (T - 1) / (T // alpha - 1)) in exact arithmetic (float32
+    # linspace first differs from exact at T = 95, beyond any published clip length)
+    from fractions import Fraction
+    from softpool3d.datasets.sampling import slow_pathway_indices
+    assert slow_pathway_indices(32, 4).tolist() == [0, 4, 8, 13, 17, 22, 26, 31]
+    assert slow_pathway_indices(32, 8).tolist() == [0, 10, 20, 31]
+    assert slow_pathway_indices(8, 8).tolist() == [0] and slow_pathway_indices(5, 2).tolist() == [0, 4]
+    for t in range(1, 65):
+        for alpha in range(1, t + 1):
+            n = t // alpha
+            exact = [int(Fraction(i * (t - 1), n - 1)) if n > 1 else 0 for i in range(n)]
+            assert slow_pathway_indices(t, alpha).tolist() == exact, (t, alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        slow_pathway_indices(4, 8)
+
+
 def test_eval_clip_indices():
     idx = eval_clip_indices(20, 4, 2, 3)
     assert idx.tolist() == [[0, 2, 4, 6], [6, 8, 10, 12], [13, 15, 17, 19]]
@@ -256,9 +276,11 @@ def test_build_dataset_synthetic_train_eval_slowfast(syn):
     sf = build_dataset("synthetic", syn, "test", num_clips=2, num_crops=1, alpha=2, **SMALL)
     slow, fast = sf[1]["video"]
     assert fast.shape == (2, 3, 4, 32, 32) and slow.shape == (2, 3, 2, 32, 32)
-    assert torch.equal(slow, fast[:, :, ::2])
+    assert torch.equal(slow, fast[:, :, [0, 3]])  # linspace(0, 3, 2): the first and last frames
     sft = build_dataset("synthetic", syn, "train", alpha=4, num_frames=8, crop_size=32)
-    assert [v.shape for v in sft[0]["video"]] == [(3, 2, 32, 32), (3, 8, 32, 32)]
+    slow, fast = sft[0]["video"]
+    assert slow.shape == (3, 2, 32, 32) and fast.shape == (3, 8, 32, 32)
+    assert torch.equal(slow, fast[:, [0, 7]])
     assert not DATASETS["synthetic"].hflip and not tr.transform.hflip  # left/right is the class
     with pytest.raises(ValueError, match="unknown dataset"):
         build_dataset("ucf", syn, "train")
