@@ -359,10 +359,19 @@ def test_profile_tool_usage_errors_exit_2(capsys, args, message):
     assert e.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_a_space_in_a_listed_video_path_gets_its_own_message(tmp_path):
+def test_a_space_in_a_listed_video_path_gets_its_own_message(data_root, tmp_path, capsys):
     from softpool3d.datasets.annotations import parse_ucf101
     (tmp_path / "classInd.txt").write_text("1 YoYo\n")
     (tmp_path / "trainlist01.txt").write_text("YoYo/v_YoYo_g01_c01.avi 1\nYoYo/v_Yo Yo_g02.avi 1\n")
     with pytest.raises(AnnotationError, match=r"trainlist01.txt:2: the video path "
                                               r"'YoYo/v_Yo Yo_g02.avi' contains a space"):
         parse_ucf101(tmp_path, "train", 1)
+    # through the train tool: exit 2, the same message
+    root = tmp_path / "data"
+    shutil.copytree(data_root, root)
+    with open(root / "trainlist01.txt", "a") as f:
+        f.write("MoveLeft/v_Move Left_g09_c01.mp4 2\n")
+    assert train(str(root), tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert "trainlist01.txt:7: the video path 'MoveLeft/v_Move Left_g09_c01.mp4' contains a space" \
+        in err and "Traceback" not in err

@@ -20,6 +20,7 @@ import sys
 from softpool3d.config import ConfigError, config_from_dict, load_config
 from softpool3d.engine import checkpoint as ckpt
 from softpool3d.engine import distributed as du
+from softpool3d.datasets import AnnotationError
 from softpool3d.engine import run
 
 
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     except ckpt.CheckpointError as e:
         print(f"error: {e}{_alternative(e)}", file=sys.stderr)
         return 2
-    except (ConfigError, FileNotFoundError) as e:
+    except (ConfigError, FileNotFoundError, AnnotationError) as e:  # bad input: exit 2
         print(f"error: {e}", file=sys.stderr)
         return 2
     if du.is_main() and len(out["folds"]) > 1:

@@ -15,6 +15,7 @@ import shlex
 import sys
 
 from softpool3d.config import ConfigError, load_config
+from softpool3d.datasets import AnnotationError
 from softpool3d.engine import run
 from softpool3d.engine.checkpoint import CheckpointError
 from softpool3d.engine.distributed import StalledRankError
@@ -66,7 +67,7 @@ def main(argv=None, hooks=None) -> int:
     except (CheckpointError, ResumeRefused) as e:
         print(f"error: {e}\nto start this run over instead: {fresh_command(args)}", file=sys.stderr)
         return 2
-    except (ConfigError, FileNotFoundError) as e:
+    except (ConfigError, FileNotFoundError, AnnotationError) as e:  # bad input: exit 2
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

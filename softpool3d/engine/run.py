@@ -9,7 +9,7 @@ from typing import Callable, Dict, Iterable, Optional, Union
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from softpool3d.config import save_config, to_dict
+from softpool3d.config import ConfigError, save_config, to_dict
 
 from . import compose
 from . import checkpoint as ckpt
@@ -99,8 +99,8 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
     val_loader = compose.eval_loader(cfg, val_ds, device) if val_ds is not None else None
     steps = steps_per_epoch(cfg, train_loader)
     if steps == 0:
-        raise ValueError(f"no training batches: {len(train_ds)} clips, batch size "
-                         f"{cfg.train.batch_size} x {du.world_size()} ranks")
+        raise ConfigError(f"config key 'train.batch_size': no training batches: {len(train_ds)} "
+                          f"clips, batch size {cfg.train.batch_size} x {du.world_size()} ranks")
     optimizer = build_optimizer(model, cfg.optim, cfg.train.batch_size * du.world_size())
     scheduler = build_scheduler(optimizer, cfg.optim, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"
