@@ -73,8 +73,9 @@ at::Tensor backward(const at::Tensor& grad_output_, const at::Tensor& input_,
                     const at::Tensor& output_, const at::Tensor& lse_,
                     c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
                     c10::IntArrayRef padding, bool paper_grad) {
-  // ceil_mode is implied by the saved output's size; geometry is checked against it.
-  PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, /*ceil_mode=*/false);
+  // ceil_mode is implied by the saved output's size; geometry is checked against it (ceil_mode's
+  // size is the larger, so a kernel only ceil_mode makes legal passes here).
+  PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, /*ceil_mode=*/true);
   for (const auto* t : {&grad_output_, &output_, &lse_}) {
     TORCH_CHECK(t->device() == input_.device(), "softpool3d backward: grad_output, output and lse ",
                 "must be on the input's device ", input_.device(), ", got ", t->device());
@@ -90,7 +91,7 @@ at::Tensor backward(const at::Tensor& grad_output_, const at::Tensor& input_,
   for (int d = 0; d < 3; ++d) {
     const int64_t out = output_.size(2 + d);
     TORCH_CHECK(out == g.out[d] ||
-                    out == pooled_size(g.in[d], g.kernel[d], g.stride[d], g.padding[d], true),
+                    out == pooled_size(g.in[d], g.kernel[d], g.stride[d], g.padding[d], false),
                 "softpool3d backward: output size ", output_.sizes(),
                 " does not match the pooling arguments");
     g.out[d] = out;

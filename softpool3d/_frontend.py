@@ -86,6 +86,21 @@ def window_args(kernel_size: IntOrTuple, stride, padding, n: int, fn: str):
     return kernel, stride_t, pad
 
 
+def check_dilation(dilation: IntOrTuple, n: int, fn: str) -> Tuple[int, ...]:
+    """``dilation`` as an ``n``-tuple; SoftPool windows are dense, so only 1 is accepted."""
+    values = to_tuple(dilation, n, "dilation", 1)
+    if any(d != 1 for d in values):
+        raise ValueError(f"{fn}: dilation must be 1 (SoftPool windows are dense), got {dilation!r}")
+    return values
+
+
+def check_no_indices(return_indices: bool, fn: str) -> None:
+    """SoftPool has no argmax: every cell of a window contributes to the output."""
+    if return_indices:
+        raise ValueError(f"{fn}: return_indices must be False (SoftPool has no indices: every "
+                         "cell of a window contributes)")
+
+
 def pool_params(spatial_shape: Sequence[int], kernel_size: IntOrTuple, stride, padding,
                 ceil_mode: bool, fn: str):
     """Normalise and validate pooling arguments for the given spatial shape.
@@ -97,10 +112,14 @@ def pool_params(spatial_shape: Sequence[int], kernel_size: IntOrTuple, stride, p
     if any(size <= 0 for size in spatial_shape):
         raise ValueError(f"{fn}: spatial dimensions must be non-empty, got {tuple(spatial_shape)}")
     for size, k, s, p in zip(spatial_shape, kernel, stride_t, pad):
-        if size + 2 * p < k:
+        # As in max pooling, a kernel larger than the padded input is legal where ceil_mode still
+        # gives an output (its one window holds every real cell); else the output would be empty.
+        out = pooled_size(size, k, s, p, ceil_mode)
+        if out < 1:
             raise ValueError(f"{fn}: kernel_size {kernel} is larger than the padded input "
-                             f"{tuple(spatial_shape)} (padding {pad})")
-        out_shape.append(pooled_size(size, k, s, p, ceil_mode))
+                             f"{tuple(spatial_shape)} (padding {pad}, ceil_mode={ceil_mode}): "
+                             "the output would be empty")
+        out_shape.append(out)
     return kernel, stride_t, pad, tuple(out_shape)
 
 

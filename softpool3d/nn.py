@@ -1,12 +1,20 @@
-"""SoftPool modules with the constructor conventions of ``nn.MaxPool1d/2d/3d`` and
-``nn.AdaptiveAvgPool1d/2d/3d``."""
+"""SoftPool modules, drop-in replacements for ``nn.MaxPool1d/2d/3d`` and ``nn.AdaptiveMaxPool1d/2d/3d``
+/ ``nn.AdaptiveAvgPool1d/2d/3d``: the same positional arguments and keyword names
+(``kernel_size, stride, padding, dilation, return_indices, ceil_mode``; ``output_size,
+return_indices``), ``grad`` keyword-only. SoftPool has no dilation other than 1 and no indices
+(every cell contributes): other values raise at construction.
+
+Scripting: ``torch.jit.script`` is not supported (the modules call Python-level argument
+handling); ``torch.compile`` (fullgraph), ``torch.export`` and ``torch.jit.trace`` are.
+"""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from . import ops
-from ._frontend import check_grad_mode, check_output_size, window_args
+from ._frontend import (check_dilation, check_grad_mode, check_no_indices, check_output_size,
+                        window_args)
 
 
 class _SoftPoolNd(nn.Module):
@@ -17,11 +25,15 @@ class _SoftPoolNd(nn.Module):
         super().__init_subclass__(**kwargs)
         cls._dims, cls._fn = dims, staticmethod(fn)
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                 grad: str = "exact"):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False, *, grad: str = "exact"):
         super().__init__()
+        name = type(self).__name__
         self.kernel_size, self.stride, self.padding = window_args(
-            kernel_size, stride, padding, self._dims, type(self).__name__)
+            kernel_size, stride, padding, self._dims, name)
+        self.dilation = check_dilation(dilation, self._dims, name)
+        check_no_indices(return_indices, name)
+        self.return_indices = False
         self.ceil_mode = bool(ceil_mode)
         check_grad_mode(grad)
         self.grad = grad
@@ -55,10 +67,12 @@ class _AdaptiveSoftPoolNd(nn.Module):
         super().__init_subclass__(**kwargs)
         cls._dims, cls._fn = dims, staticmethod(fn)
 
-    def __init__(self, output_size, grad: str = "exact"):
+    def __init__(self, output_size, return_indices: bool = False, *, grad: str = "exact"):
         super().__init__()
         check_output_size(output_size, self._dims, type(self).__name__)
+        check_no_indices(return_indices, type(self).__name__)
         self.output_size = output_size
+        self.return_indices = False
         check_grad_mode(grad)
         self.grad = grad
 

@@ -270,7 +270,7 @@ class SoftPool(SoftPool3d):
     needs_channels = False
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
-        super().__init__(kernel_size, stride, padding, ceil_mode, grad="exact")
+        super().__init__(kernel_size, stride, padding, ceil_mode=ceil_mode, grad="exact")
 
 
 class AdaptiveSoftPoolPaper(AdaptiveSoftPool3d):
@@ -287,7 +287,7 @@ class SoftPoolPaper(SoftPool3d):
     needs_channels = False
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
-        super().__init__(kernel_size, stride, padding, ceil_mode, grad="paper")
+        super().__init__(kernel_size, stride, padding, ceil_mode=ceil_mode, grad="paper")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,3 +66,43 @@ def test_trace_of_global_soft_pool_is_shape_generic():
 def test_trace_of_shape_dependent_adaptive_pool_raises_at_trace_time():
     with pytest.raises(RuntimeError, match="shape-generically"):
         torch.jit.trace(softpool3d.AdaptiveSoftPool3d(2), torch.randn(1, 2, 4, 8, 8))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_modules_take_max_pooling_arguments_in_the_same_places(n):
+    import inspect
+    from torch import nn
+    ours, theirs = getattr(softpool3d, f"SoftPool{n}d"), getattr(nn, f"MaxPool{n}d")
+    names = [p for p in inspect.signature(ours).parameters if p != "grad"]
+    assert names == list(inspect.signature(theirs).parameters)
+    assert inspect.signature(ours).parameters["grad"].kind is inspect.Parameter.KEYWORD_ONLY
+    a_ours = getattr(softpool3d, f"AdaptiveSoftPool{n}d")
+    a_theirs = getattr(nn, f"AdaptiveMaxPool{n}d")
+    assert [p for p in inspect.signature(a_ours).parameters if p != "grad"] == \
+        list(inspect.signature(a_theirs).parameters)
+    # nn.MaxPool3d(3, 2, 1, 1): the fourth positional argument is dilation, not ceil_mode
+    x = torch.randn((1, 2) + (6,) * n)
+    assert ours(3, 2, 1, 1)(x).shape == theirs(3, 2, 1, 1)(x).shape
+    assert ours(3, 2, 1, 1, False, True)(x).shape == theirs(3, 2, 1, 1, False, True)(x).shape
+    with pytest.raises(ValueError, match="dilation"):
+        ours(3, 2, 1, 2)
+    with pytest.raises(ValueError, match="return_indices"):
+        ours(3, return_indices=True)
+    with pytest.raises(ValueError, match="return_indices"):
+        a_ours(1, True)
+
+
+@pytest.mark.parametrize("size, k, s, p", [(1, 2, 2, 0), (2, 3, 2, 0), (3, 6, 2, 1), (4, 5, 3, 0)])
+def test_kernel_larger_than_padded_input_follows_max_pooling(size, k, s, p):
+    x = torch.randn(1, 2, size, 3, 3, dtype=torch.float64, requires_grad=True)
+    args = ((k, 1, 1), (s, 1, 1), (p, 0, 0))
+    with pytest.raises(RuntimeError):
+        F.max_pool3d(x, *args)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        softpool3d.soft_pool3d(x, *args)
+    y = softpool3d.soft_pool3d(x, *args, ceil_mode=True)
+    assert y.shape == F.max_pool3d(x, *args, ceil_mode=True).shape
+    y_ref = reference.soft_pool3d(x, *args, ceil_mode=True)
+    torch.testing.assert_close(y, y_ref)
+    g = torch.randn_like(y)
+    torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(y_ref, x, g)[0])
