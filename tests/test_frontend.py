@@ -106,3 +106,12 @@ def test_kernel_larger_than_padded_input_follows_max_pooling(size, k, s, p):
     torch.testing.assert_close(y, y_ref)
     g = torch.randn_like(y)
     torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(y_ref, x, g)[0])
+
+
+def test_torch_export_of_softpool_modules():
+    from torch import nn
+    model = nn.Sequential(nn.Conv3d(2, 4, 1), softpool3d.SoftPool3d(2, 2, 1, ceil_mode=True),
+                          softpool3d.AdaptiveSoftPool3d(1))
+    x = torch.randn(1, 2, 4, 5, 5)
+    exported = torch.export.export(model, (x,))
+    torch.testing.assert_close(exported.module()(x), model(x))
