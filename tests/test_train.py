@@ -134,10 +134,19 @@ def test_train_kill_resume_exact_nonfinite_and_test_tool(data_root, tmp_path, ca
 
 
 def test_torchrun_two_ranks_gloo(data_root, tmp_path):
+    # one test video unreadable (index 1: rank 1's shard) and one train video missing: rank 0's
+    # results.json must name both, each once (bad videos are gathered over the ranks)
+    root = tmp_path / "data"
+    shutil.copytree(data_root, root)
+    test_videos = (root / "testlist01.txt").read_text().split()
+    junk = root / test_videos[1]
+    junk.write_bytes(b"not a video" * 100)
+    gone = root / (root / "trainlist01.txt").read_text().split()[0]
+    gone.unlink()
     out = str(tmp_path / "ddp")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            os.path.join(ROOT, "tools", "train.py"), CONFIG,
-           *overrides(data_root, "optim.epochs=1", "train.batch_size=2",
+           *overrides(str(root), "optim.epochs=1", "train.batch_size=2",
                       "train.max_steps_per_epoch=2", "train.tensorboard=false"),
            "--output-dir", out]
     proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
@@ -145,9 +154,14 @@ def test_torchrun_two_ranks_gloo(data_root, tmp_path):
     res = json.load(open(os.path.join(out, "results.json")))
     assert res["world_size"] == 2
     assert res["ddp_weights_identical"] is True  # every rank ended with the same weights
-    assert res["num_videos"] == 6  # each test video counted once over the two ranks
+    assert res["num_videos"] == 5  # each readable test video counted once over the two ranks
     assert res["history"][0]["train"]["clips"] == 8  # 2 steps x 2 clips x 2 ranks
     assert state_of(os.path.join(out, "last.pth"))["epoch"] == 1
+    assert res["skipped_videos"] == {"train": 1, "val": 1, "test": 1, "total": 2}
+    bad = {b["path"]: b for b in res["bad_videos"]}
+    assert set(bad) == {str(junk), str(gone)}
+    assert bad[str(junk)]["splits"] == ["val", "test"] and "missing" in bad[str(gone)]["reason"]
+    assert res["substitutions"]["val"] == 1 and res["substitutions"]["test"] == 1
 
 
 def test_config_errors_exit_2(data_root, capsys):
