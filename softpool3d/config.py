@@ -350,10 +350,9 @@ def validate(cfg: Config) -> Config:
 
 
 def save_config(cfg: Config, path: str) -> None:
-    """Write the resolved config as YAML (readable back by ``load_config``)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    """Write the resolved config as YAML (readable back by ``load_config``), atomically."""
+    from softpool3d.engine.files import atomic_write_text
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def resolve_from_model_spec(cfg: Config, spec: Dict[str, Any]) -> Config:
