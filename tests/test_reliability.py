@@ -109,15 +109,17 @@ def test_corrupt_last_falls_back_to_previous_or_stops_with_the_fresh_command(dat
     data = (out / "last.pth").read_bytes()
     (out / "last.pth").write_bytes(data[: len(data) // 2])  # truncated
     capsys.readouterr()
-    assert train(data_root, out, "optim.epochs=3") == 0
+    assert train(data_root, out, "optim.epochs=2") == 0
     text = capsys.readouterr().out
     assert f"{out / 'last.pth'}: truncated or corrupt checkpoint" in text
     assert f"falling back to {out / 'previous.pth'} (epoch 1)" in text
-    assert json.load(open(out / "results.json"))["epochs"] == 3
+    assert json.load(open(out / "results.json"))["epochs"] == 2  # epoch 2 trained again
+    assert ckpt.load(str(out / "last.pth"))["epoch"] == 2
+    assert ckpt.load(str(out / "previous.pth"))["epoch"] == 1  # the corrupt file was not kept
     # corrupt, and no usable previous checkpoint: stop, naming the file and the way out
     (out / "last.pth").write_bytes(data[:1000])
     (out / "previous.pth").write_bytes(b"")
-    assert train(data_root, out, "optim.epochs=3") == 2
+    assert train(data_root, out, "optim.epochs=2") == 2
     err = capsys.readouterr().err
     assert f"{out / 'last.pth'}: truncated or corrupt" in err and "previous.pth" in err
     assert "Traceback" not in err and "--fresh" in err

@@ -93,11 +93,21 @@ def verify(path: str) -> None:
     load(path, mmap=True)
 
 
+def _intact(path: str) -> bool:
+    """Whether ``path`` is a zip whose CRCs check (a cheap test before keeping it as previous.pth)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def save(state: Dict[str, Any], out_dir: str, is_best: bool) -> str:
-    """Write ``last.pth`` (the one it replaces becomes ``previous.pth``) and copy it to
-    ``best.pth`` when ``is_best``; return the path of ``last.pth``."""
+    """Write ``last.pth`` (the one it replaces becomes ``previous.pth``, unless it is corrupt) and
+    copy it to ``best.pth`` when ``is_best``; return the path of ``last.pth``."""
     last = os.path.join(out_dir, LAST)
-    atomic_save(state, last, keep_previous=os.path.join(out_dir, PREVIOUS))
+    keep = os.path.join(out_dir, PREVIOUS) if _intact(last) else None
+    atomic_save(state, last, keep_previous=keep)
     if is_best:
         atomic_copy(last, os.path.join(out_dir, BEST))
     return last
