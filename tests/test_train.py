@@ -42,7 +42,7 @@ def env():
     return e
 
 
-KILL_AFTER_EPOCH_1 = f"""
+KILL_AFTER_EPOCH_1 = """
 import os, signal, sys
 from softpool3d.cli import train as tool
 
@@ -50,7 +50,7 @@ def kill(epoch, path):
     if epoch == 1:
         os.kill(os.getpid(), signal.SIGKILL)
 
-sys.exit(tool.main(sys.argv[1:], hooks={{"on_checkpoint": kill}}))
+sys.exit(tool.main(sys.argv[1:], hooks={"on_checkpoint": kill}))
 """
 
 
