@@ -1,6 +1,6 @@
 // Lane loops of the CPU SoftPool kernels: element-wise work over a contiguous run of "lanes"
 // (output columns for contiguous tensors, channels for channels_last_3d), in the accumulation type.
-// The float versions are compiled for AVX2+FMA and for the baseline ISA (picked at load time).
+// The float versions are compiled for AVX-512, AVX2+FMA and the baseline ISA (picked at load time).
 #pragma once
 
 #include <cmath>
@@ -13,7 +13,8 @@ namespace softpool {
 namespace cpu {
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SOFTPOOL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define SOFTPOOL_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SOFTPOOL_CLONES
 #endif
@@ -48,6 +49,32 @@ inline float exp_vec(float x) {
 }
 inline double exp_vec(double x) { return std::exp(x); }
 
+// log(x) for positive normal floats that vectorises (NaN stays NaN), within a few ulp:
+// x = 2^e r with r in [sqrt(1/2), sqrt(2)), log r = 2 atanh(u) = 2 (u + u^3/3 + ... + u^9/9) with
+// u = (r - 1) / (r + 1), |u| <= 0.172 (the next term is below 1e-9 relative).
+#pragma omp declare simd notinbranch
+inline float log_vec(float x) {
+  int32_t bits;
+  std::memcpy(&bits, &x, 4);
+  int32_t e = ((bits >> 23) & 0xff) - 127;
+  int32_t r_bits = (bits & 0x7fffff) | 0x3f800000;  // mantissa in [1, 2)
+  float r;
+  std::memcpy(&r, &r_bits, 4);
+  const bool high = r > 1.41421356f;
+  r = high ? r * 0.5f : r;
+  e = high ? e + 1 : e;
+  const float u = (r - 1.f) / (r + 1.f), u2 = u * u;
+  float series = 1.f / 9.f;
+  series = series * u2 + 1.f / 7.f;
+  series = series * u2 + 1.f / 5.f;
+  series = series * u2 + 1.f / 3.f;
+  const float ef = static_cast<float>(e);
+  // ln 2 = 0.693359375 - 2.12194440e-4 (hi part exact in float, so e * hi is exact)
+  const float result = ef * 0.693359375f + (ef * -2.12194440e-4f + 2.f * u * (1.f + u2 * series));
+  return x != x ? x : result;
+}
+inline double log_vec(double x) { return std::log(x); }
+
 // m = max(m, x) over n lanes.
 template <typename acc_t>
 inline void max_lanes(const acc_t* __restrict x, acc_t* __restrict m, int64_t n) {
@@ -68,8 +95,9 @@ inline void accumulate_lanes(const acc_t* __restrict x, const acc_t* __restrict 
   }
 }
 
-// The gradient reaching input lanes x from one window each: g w (1 + x - y) (exact) or g w (the
-// paper's rule), with w = e^(x - y - lse) and lse = log sum_j e^(a_j - y) the saved normaliser.
+// Adds the gradient reaching input lanes x from one window each to `out`: g w (1 + x - y) (exact)
+// or g w (the paper's rule), with w = e^(x - y - lse) and lse = log sum_j e^(a_j - y) the saved
+// normaliser.
 template <typename acc_t>
 inline void grad_lanes(const acc_t* __restrict x, const acc_t* __restrict y,
                        const acc_t* __restrict lse, const acc_t* __restrict g,
@@ -77,13 +105,75 @@ inline void grad_lanes(const acc_t* __restrict x, const acc_t* __restrict y,
   if (paper) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i)
-      out[i] = g[i] * exp_vec(shifted<acc_t>(x[i], y[i]) - lse[i]);
+      out[i] += g[i] * exp_vec(shifted<acc_t>(x[i], y[i]) - lse[i]);
   } else {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
       const acc_t d = shifted<acc_t>(x[i], y[i]);
-      out[i] = g[i] * exp_vec(d - lse[i]) * (acc_t(1) + d);
+      out[i] += g[i] * exp_vec(d - lse[i]) * (acc_t(1) + d);
     }
+  }
+}
+
+// grad_lanes for the contiguous backward: lane j reads x[j * stride] and adds to acc[j * stride]
+// (an input row, window cells kw, kw + s, ...); strides 1 and 2 as constants, which vectorise.
+template <typename acc_t, int64_t S>
+inline void grad_strided_impl(const acc_t* __restrict x, const acc_t* __restrict y,
+                              const acc_t* __restrict lse, const acc_t* __restrict g,
+                              acc_t* __restrict acc, int64_t n, int64_t stride, bool paper) {
+  const int64_t st = S > 0 ? S : stride;
+  if (paper) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j)
+      acc[j * st] += g[j] * exp_vec(shifted<acc_t>(x[j * st], y[j]) - lse[j]);
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) {
+      const acc_t d = shifted<acc_t>(x[j * st], y[j]);
+      acc[j * st] += g[j] * exp_vec(d - lse[j]) * (acc_t(1) + d);
+    }
+  }
+}
+template <typename acc_t>
+inline void grad_strided(const acc_t* x, const acc_t* y, const acc_t* lse, const acc_t* g,
+                         acc_t* acc, int64_t n, int64_t stride, bool paper) {
+  if (stride == 1) grad_strided_impl<acc_t, 1>(x, y, lse, g, acc, n, stride, paper);
+  else if (stride == 2) grad_strided_impl<acc_t, 2>(x, y, lse, g, acc, n, stride, paper);
+  else grad_strided_impl<acc_t, 0>(x, y, lse, g, acc, n, stride, paper);
+}
+
+// The end of a window pass over n lanes: y = m + t / s, and log s.
+template <typename acc_t>
+inline void finish_lanes(const acc_t* __restrict m, const acc_t* __restrict s,
+                         const acc_t* __restrict t, acc_t* __restrict y, acc_t* __restrict log_s,
+                         int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = m[i] + t[i] / s[i];
+    log_s[i] = log_vec(s[i]);
+  }
+}
+
+// The max pass and the sum pass over every cell of a window: v[c] are the cells' lanes.
+template <typename acc_t>
+inline void max_cells(const acc_t* const* v, int64_t cells, acc_t* __restrict m, int64_t n) {
+  for (int64_t c = 0; c < cells; ++c) max_lanes(v[c], m, n);
+}
+template <typename acc_t>
+inline void accumulate_cells(const acc_t* const* v, int64_t cells, const acc_t* __restrict m,
+                             acc_t* __restrict s, acc_t* __restrict t, int64_t n) {
+  for (int64_t c = 0; c < cells; ++c) accumulate_lanes(v[c], m, s, t, n);
+}
+
+// buf[i] = p[i * stride]; stride 2 (the usual pooling stride) as a constant, which vectorises.
+template <typename acc_t>
+inline void gather_lanes(const acc_t* __restrict p, int64_t stride, int64_t n,
+                         acc_t* __restrict buf) {
+  if (stride == 2) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) buf[i] = p[2 * i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) buf[i] = p[i * stride];
   }
 }
 
@@ -94,7 +184,54 @@ SOFTPOOL_CLONES void accumulate_lanes_f(const float* x, const float* m, float* s
 SOFTPOOL_CLONES void grad_lanes_f(const float* x, const float* y, const float* lse, const float* g,
                                   float* out, int64_t n, bool paper);
 
+SOFTPOOL_CLONES void max_cells_f(const float* const* v, int64_t cells, float* m, int64_t n);
+SOFTPOOL_CLONES void accumulate_cells_f(const float* const* v, int64_t cells, const float* m,
+                                        float* s, float* t, int64_t n);
+SOFTPOOL_CLONES void gather_lanes_f(const float* p, int64_t stride, int64_t n, float* buf);
+SOFTPOOL_CLONES void grad_strided_f(const float* x, const float* y, const float* lse,
+                                    const float* g, float* acc, int64_t n, int64_t stride,
+                                    bool paper);
+SOFTPOOL_CLONES void finish_lanes_f(const float* m, const float* s, const float* t, float* y,
+                                    float* log_s, int64_t n);
+
+inline void max_cells_any(const float* const* v, int64_t cells, float* m, int64_t n) {
+  max_cells_f(v, cells, m, n);
+}
+inline void max_cells_any(const double* const* v, int64_t cells, double* m, int64_t n) {
+  max_cells(v, cells, m, n);
+}
+inline void accumulate_cells_any(const float* const* v, int64_t cells, const float* m, float* s,
+                                 float* t, int64_t n) {
+  accumulate_cells_f(v, cells, m, s, t, n);
+}
+inline void accumulate_cells_any(const double* const* v, int64_t cells, const double* m,
+                                 double* s, double* t, int64_t n) {
+  accumulate_cells(v, cells, m, s, t, n);
+}
+inline void gather_lanes_any(const float* p, int64_t stride, int64_t n, float* buf) {
+  gather_lanes_f(p, stride, n, buf);
+}
+inline void gather_lanes_any(const double* p, int64_t stride, int64_t n, double* buf) {
+  gather_lanes(p, stride, n, buf);
+}
+inline void grad_strided_any(const float* x, const float* y, const float* lse, const float* g,
+                             float* acc, int64_t n, int64_t stride, bool paper) {
+  grad_strided_f(x, y, lse, g, acc, n, stride, paper);
+}
+inline void grad_strided_any(const double* x, const double* y, const double* lse,
+                             const double* g, double* acc, int64_t n, int64_t stride,
+                             bool paper) {
+  grad_strided(x, y, lse, g, acc, n, stride, paper);
+}
 inline void max_lanes_any(const float* x, float* m, int64_t n) { max_lanes_f(x, m, n); }
+inline void finish_lanes_any(const float* m, const float* s, const float* t, float* y, float* log_s,
+                             int64_t n) {
+  finish_lanes_f(m, s, t, y, log_s, n);
+}
+inline void finish_lanes_any(const double* m, const double* s, const double* t, double* y,
+                             double* log_s, int64_t n) {
+  finish_lanes(m, s, t, y, log_s, n);
+}
 inline void max_lanes_any(const double* x, double* m, int64_t n) { max_lanes(x, m, n); }
 inline void accumulate_lanes_any(const float* x, const float* m, float* s, float* t, int64_t n) {
   accumulate_lanes_f(x, m, s, t, n);

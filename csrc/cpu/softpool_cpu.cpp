@@ -27,6 +27,24 @@ void max_lanes_f(const float* x, float* m, int64_t n) { max_lanes(x, m, n); }
 void accumulate_lanes_f(const float* x, const float* m, float* s, float* t, int64_t n) {
   accumulate_lanes(x, m, s, t, n);
 }
+void max_cells_f(const float* const* v, int64_t cells, float* m, int64_t n) {
+  max_cells(v, cells, m, n);
+}
+void accumulate_cells_f(const float* const* v, int64_t cells, const float* m, float* s, float* t,
+                        int64_t n) {
+  accumulate_cells(v, cells, m, s, t, n);
+}
+void gather_lanes_f(const float* p, int64_t stride, int64_t n, float* buf) {
+  gather_lanes(p, stride, n, buf);
+}
+void grad_strided_f(const float* x, const float* y, const float* lse, const float* g, float* acc,
+                    int64_t n, int64_t stride, bool paper) {
+  grad_strided(x, y, lse, g, acc, n, stride, paper);
+}
+void finish_lanes_f(const float* m, const float* s, const float* t, float* y, float* log_s,
+                    int64_t n) {
+  finish_lanes(m, s, t, y, log_s, n);
+}
 void grad_lanes_f(const float* x, const float* y, const float* lse, const float* g, float* out,
                   int64_t n, bool paper) {
   grad_lanes(x, y, lse, g, out, n, paper);
@@ -42,10 +60,27 @@ template <typename acc_t, typename scalar_t>
 inline const acc_t* lanes_view(const scalar_t* p, int64_t stride, int64_t n, acc_t* buf) {
   if constexpr (std::is_same_v<acc_t, scalar_t>) {
     if (stride == 1) return p;
+    gather_lanes_any(p, stride, n, buf);
+    return buf;
   }
   for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<acc_t>(p[i * stride]);
   return buf;
 }
+
+// The lanes of every window cell, read once for the max pass and the sum pass: a pointer into
+// the input where it already is a contiguous acc_t run, else a converted copy (one per cell).
+template <typename acc_t>
+struct CellViews {
+  std::vector<acc_t> copies;
+  std::vector<const acc_t*> view;
+  int64_t cap;
+  CellViews(int64_t cells, int64_t lane_cap)
+      : copies(cells * lane_cap), view(cells), cap(lane_cap) {}
+  template <typename scalar_t>
+  const acc_t* load(int64_t cell, const scalar_t* p, int64_t stride, int64_t n) {
+    return view[cell] = lanes_view(p, stride, n, copies.data() + cell * cap);
+  }
+};
 
 // A run of output columns [o0, o1) whose windows along W all cover the in-range cells
 // kw in [kw0, kw1) (relative to the window start o * s - p).
@@ -84,15 +119,17 @@ inline void clamp_window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t siz
   hi = std::min<int64_t>(start + k, size);
 }
 
-// Finishes n lanes of windows: y = m + t / s and lse = log sum_j e^(a_j - y).
+// Finishes n lanes of windows: y = m + t / s (stored in the input dtype) and
+// lse = log sum_j e^(a_j - y) relative to the stored y. `ya`, `log_s`: scratch of n.
 template <typename scalar_t, typename acc_t>
-inline void finish_lanes(const acc_t* m, const acc_t* s, const acc_t* t, int64_t n, scalar_t* y,
-                         acc_t* L) {
+inline void store_lanes(const acc_t* m, const acc_t* s, const acc_t* t, int64_t n, acc_t* ya,
+                        acc_t* log_s, scalar_t* y, acc_t* L) {
+  // Every window holds at least one in-range cell, so s >= 1 (or NaN).
+  finish_lanes_any(m, s, t, ya, log_s, n);
   for (int64_t i = 0; i < n; ++i) {
-    // Every window holds at least one in-range cell, so s >= 1 (or NaN).
-    const scalar_t out = static_cast<scalar_t>(m[i] + t[i] / s[i]);
+    const scalar_t out = static_cast<scalar_t>(ya[i]);
     y[i] = out;
-    L[i] = tie_diff<acc_t>(m[i], static_cast<acc_t>(out)) + std::log(s[i]);
+    L[i] = tie_diff<acc_t>(m[i], static_cast<acc_t>(out)) + log_s[i];
   }
 }
 
@@ -109,8 +146,10 @@ void forward_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t planes
   const int64_t rows = planes * OD * OH;
   const int64_t cells = g.kernel[0] * g.kernel[1] * g.kernel[2];
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, OW * cells));
+  const int64_t cap = std::min(kLanes, OW);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    acc_t buf[kLanes], m[kLanes], s[kLanes], t[kLanes];
+    acc_t m[kLanes], s[kLanes], t[kLanes], ya[kLanes], log_s[kLanes];
+    CellViews<acc_t> cellv(cells, cap);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t oh = row % OH, od = (row / OH) % OD, nc = row / (OH * OD);
       const scalar_t* plane = x + nc * D * H * W;
@@ -124,19 +163,17 @@ void forward_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t planes
           std::fill(m, m + n, -std::numeric_limits<acc_t>::infinity());
           std::fill(s, s + n, acc_t(0));
           std::fill(t, t + n, acc_t(0));
-          for (int pass = 0; pass < 2; ++pass) {
-            for (int64_t id = d0; id < d1; ++id)
-              for (int64_t ih = h0; ih < h1; ++ih) {
-                const int64_t line = (id * H + ih) * W + col0;  // may be < 0; line + kw >= 0
-                for (int64_t kw = r.kw0; kw < r.kw1; ++kw) {
-                  const acc_t* v = lanes_view(plane + (line + kw), sw, n, buf);
-                  if (pass == 0) max_lanes_any(v, m, n);
-                  else accumulate_lanes_any(v, m, s, t, n);
-                }
-              }
-          }
+          int64_t c = 0;
+          for (int64_t id = d0; id < d1; ++id)
+            for (int64_t ih = h0; ih < h1; ++ih) {
+              const int64_t line = (id * H + ih) * W + col0;  // may be < 0; line + kw >= 0
+              for (int64_t kw = r.kw0; kw < r.kw1; ++kw, ++c)
+                cellv.load(c, plane + (line + kw), sw, n);
+            }
+          max_cells_any(cellv.view.data(), c, m, n);
+          accumulate_cells_any(cellv.view.data(), c, m, s, t, n);
           const int64_t o = row * OW + l0;
-          finish_lanes(m, s, t, n, y + o, L + o);
+          store_lanes(m, s, t, n, ya, log_s, y + o, L + o);
         }
       }
     }
@@ -153,8 +190,10 @@ void forward_channels_last(const scalar_t* x, const PoolGeometry& g, int64_t N, 
   const int64_t rows = N * OD * OH * OW;
   const int64_t cells = g.kernel[0] * g.kernel[1] * g.kernel[2];
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C * cells));
+  const int64_t cap = std::min(kLanes, C);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    acc_t buf[kLanes], m[kLanes], s[kLanes], t[kLanes];
+    acc_t m[kLanes], s[kLanes], t[kLanes], ya[kLanes], log_s[kLanes];
+    CellViews<acc_t> cellv(cells, cap);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t ow = row % OW, oh = (row / OW) % OH, od = (row / (OW * OH)) % OD;
       const int64_t nn = row / (OW * OH * OD);
@@ -167,18 +206,17 @@ void forward_channels_last(const scalar_t* x, const PoolGeometry& g, int64_t N, 
         std::fill(m, m + n, -std::numeric_limits<acc_t>::infinity());
         std::fill(s, s + n, acc_t(0));
         std::fill(t, t + n, acc_t(0));
-        for (int pass = 0; pass < 2; ++pass) {
-          for (int64_t id = d0; id < d1; ++id)
-            for (int64_t ih = h0; ih < h1; ++ih)
-              for (int64_t iw = w0; iw < w1; ++iw) {
-                const acc_t* v = lanes_view(x + (((nn * D + id) * H + ih) * W + iw) * C + l0,
-                                            int64_t(1), n, buf);
-                if (pass == 0) max_lanes_any(v, m, n);
-                else accumulate_lanes_any(v, m, s, t, n);
-              }
-        }
+        int64_t c = 0;
+        for (int64_t id = d0; id < d1; ++id)
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw, ++c) {
+              const scalar_t* p = x + (((nn * D + id) * H + ih) * W + iw) * C + l0;
+              cellv.load(c, p, int64_t(1), n);
+            }
+        max_cells_any(cellv.view.data(), c, m, n);
+        accumulate_cells_any(cellv.view.data(), c, m, s, t, n);
         const int64_t o = row * C + l0;
-        finish_lanes(m, s, t, n, y + o, L + o);
+        store_lanes(m, s, t, n, ya, log_s, y + o, L + o);
       }
     }
   });
@@ -198,11 +236,12 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
   const int64_t rows = planes * D * H;
   const int64_t grain = std::max<int64_t>(1, 16384 / (W * g.kernel[0] * g.kernel[1]));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(W);
-    acc_t xb[kLanes], yb[kLanes], gb[kLanes], Lb[kLanes], cb[kLanes];
+    std::vector<acc_t> acc(W), xrow_buf(W);
+    acc_t yb[kLanes], gb[kLanes], Lb[kLanes];
     for (int64_t row = begin; row < end; ++row) {
       const int64_t ih = row % H, id = (row / H) % D, nc = row / (H * D);
-      const scalar_t* xline = x + row * W;
+      // The input row as acc_t: the memory itself for float/double, else one converted copy.
+      const acc_t* xrow = lanes_view(x + row * W, 1, W, xrow_buf.data());
       std::fill(acc.begin(), acc.end(), acc_t(0));
       int64_t d0, d1, h0, h1;
       windows_containing(id, g.kernel[0], g.stride[0], g.padding[0], OD, d0, d1);
@@ -218,9 +257,7 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
               const acc_t* Lv = lanes_view(L + orow + l0, 1, n, Lb);
               for (int64_t kw = r.kw0; kw < r.kw1; ++kw) {
                 const int64_t first = l0 * sw - g.padding[2] + kw;  // input column of lane 0
-                const acc_t* xv = lanes_view(xline + first, sw, n, xb);
-                grad_lanes_any(xv, yv, Lv, gv, cb, n, paper);
-                for (int64_t j = 0; j < n; ++j) acc[first + j * sw] += cb[j];
+                grad_strided_any(xrow + first, yv, Lv, gv, acc.data() + first, n, sw, paper);
               }
             }
           }
@@ -242,7 +279,7 @@ void backward_channels_last(const scalar_t* gy, const scalar_t* x, const scalar_
   const int64_t rows = N * D * H * W;
   const int64_t grain = std::max<int64_t>(1, 16384 / C);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    acc_t acc[kLanes], xb[kLanes], yb[kLanes], gb[kLanes], Lb[kLanes], cb[kLanes];
+    acc_t acc[kLanes], xb[kLanes], yb[kLanes], gb[kLanes], Lb[kLanes];
     for (int64_t row = begin; row < end; ++row) {
       const int64_t iw = row % W, ih = (row / W) % H, id = (row / (W * H)) % D;
       const int64_t n = row / (W * H * D);
@@ -259,8 +296,7 @@ void backward_channels_last(const scalar_t* gy, const scalar_t* x, const scalar_
             for (int64_t ow = w0; ow <= w1; ++ow) {
               const int64_t o = (((n * OD + od) * OH + oh) * OW + ow) * C + l0;
               grad_lanes_any(xv, lanes_view(y + o, 1, nl, yb), lanes_view(L + o, 1, nl, Lb),
-                             lanes_view(gy + o, 1, nl, gb), cb, nl, paper);
-              for (int64_t i = 0; i < nl; ++i) acc[i] += cb[i];
+                             lanes_view(gy + o, 1, nl, gb), acc, nl, paper);
             }
         scalar_t* gout = gx + row * C + l0;
         for (int64_t i = 0; i < nl; ++i) gout[i] = static_cast<scalar_t>(acc[i]);

@@ -90,7 +90,7 @@ at::Tensor device_body_backward(const at::Tensor& grad_output_, const at::Tensor
                                 int64_t grid, int64_t block) {
   TORCH_CHECK(input_.device().is_cpu(), "device body ops run on CPU tensors");
   // Checks and layout as softpool3d::backward: validate through the public op's wrapper rules.
-  PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, false);
+  PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, true);  // ceil: the larger size
   TORCH_CHECK(output_.dim() == 5 && output_.size(0) == input_.size(0) &&
                   output_.size(1) == input_.size(1),
               "device body: output shape does not match the input");
