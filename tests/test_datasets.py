@@ -224,6 +224,18 @@ def test_decoded_frames_are_the_requested_frames(numbered, ext):
     assert decode_frame_numbers(grid).tolist() == eval_clip_indices(N_FRAMES, 4, 3, 3).tolist()
 
 
+def test_decoding_survives_decords_torch_bridge(numbered):
+    # importing pytorchvideo's decord decoder switches decord's global bridge to torch
+    import decord
+    want = read_frames(numbered["mp4"], [3, 1, 3])
+    decord.bridge.set_bridge("torch")
+    try:
+        got = read_frames(numbered["mp4"], [3, 1, 3])
+    finally:
+        decord.bridge.set_bridge("native")
+    assert torch.equal(got, want) and decode_frame_numbers(got).tolist() == [3, 1, 3]
+
+
 def test_dataset_samples_the_right_frames(numbered):
     records = [VideoRecord(numbered[e], i) for i, e in enumerate(sorted(CODECS))]
     identity = lambda frames, rng=None: frames  # noqa: E731
