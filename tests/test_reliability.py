@@ -290,7 +290,7 @@ def test_a_stalled_rank_ends_the_run_with_a_clear_message(data_root, tmp_path):
     env.pop("RANK", None), env.pop("WORLD_SIZE", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(script), str(pids), CONFIG,
-           *overrides(data_root, "optim.epochs=2", "train.dist_timeout_s=5", "train.eval_every=0",
+           *overrides(data_root, "optim.epochs=2", "train.dist_timeout_s=10", "train.eval_every=0",
                       "test.enabled=false"),
            "--output-dir", str(tmp_path / "run")]
     t0 = time.time()
@@ -298,7 +298,7 @@ def test_a_stalled_rank_ends_the_run_with_a_clear_message(data_root, tmp_path):
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     rank0 = rank1 = None
     try:
-        while proc.poll() is None and time.time() - t0 < 120:
+        while proc.poll() is None and time.time() - t0 < 150:
             time.sleep(0.5)
             if rank1 is None and all((pids / f"rank{r}").exists() for r in (0, 1)):
                 rank0, rank1 = (int((pids / f"rank{r}").read_text() or 0) or None for r in (0, 1))
@@ -318,10 +318,11 @@ def test_a_stalled_rank_ends_the_run_with_a_clear_message(data_root, tmp_path):
     err = log.read()
     elapsed = time.time() - t0
     assert proc.returncode != 0
-    assert "another rank did not answer within train.dist_timeout_s=5 s" in err, err[-3000:]
-    assert "exitcode  : 4" in err  # torchrun's summary of rank 0: the CLI's stalled-rank status
-    assert elapsed < 90
-    assert ckpt.load(str(tmp_path / "run" / "last.pth"))["epoch"] == 1  # the last checkpoint kept
+    assert "another rank did not answer within train.dist_timeout_s=10 s" in err, err[-3000:]
+    assert "exitcode  : 4" in err, err[-3000:]  # torchrun's summary: the stalled-rank status
+    assert elapsed < 100
+    # the stall came after the first checkpoint, which is kept
+    assert ckpt.load(str(tmp_path / "run" / "last.pth"))["epoch"] == 1, err[-3000:]
 
 
 # ---------------------------------------------------------------------- 9: config and CLI edges

@@ -10,7 +10,7 @@ replaced by each fold (UCF-101 / HMDB-51 train one model per split); the mean ov
 reported too. Also runs under torchrun (the videos are split over the ranks). Checkpoints load
 with ``weights_only=True`` (a file holding code is refused); a corrupt one is named, with the
 run's previous.pth as the alternative when there is one. Exit status: 0 done, 2 bad arguments,
-config or checkpoint.
+config or checkpoint, 4 a rank stopped answering (train.dist_timeout_s).
 """
 import argparse
 import os
@@ -70,6 +70,9 @@ def main(argv=None) -> int:
     except ckpt.CheckpointError as e:
         print(f"error: {e}{_alternative(e)}", file=sys.stderr)
         return 2
+    except du.StalledRankError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 4
     except (ConfigError, FileNotFoundError, AnnotationError) as e:  # bad input: exit 2
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -60,7 +60,7 @@ def init(device: torch.device, timeout_s: float = 300.0) -> None:
 
 def is_timeout(error: BaseException) -> bool:
     """Whether ``error`` is a collective that timed out (or failed because a peer went away)."""
-    if not is_dist():
+    if not (is_dist() or launched_by_torchrun()):
         return False
     text = str(error)
     return isinstance(error, getattr(dist, "DistError", ())) or any(

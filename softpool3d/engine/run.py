@@ -60,19 +60,24 @@ def train(cfg, output_dir: Optional[str] = None, resume: Union[bool, str, None] 
     wall0 = time.time()
     compose.resolve(cfg)
     device = du.pick_device(cfg.train.device)
-    du.init(device, cfg.train.dist_timeout_s)
     try:
+        du.init(device, cfg.train.dist_timeout_s)
         return _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes)
     except RuntimeError as e:
-        if du.is_timeout(e):
-            raise du.StalledRankError(
-                f"rank {du.rank()}: another rank did not answer within train.dist_timeout_s="
-                f"{cfg.train.dist_timeout_s:g} s (it stalled or died; see its log), so the run "
-                f"stopped. The last checkpoint is kept; rerun the same command to resume. "
-                f"[{' '.join(str(e).split())[:160]}]") from None
+        _raise_if_stalled(e, cfg, "The last checkpoint is kept; rerun the same command to resume.")
         raise
     finally:
         du.shutdown()
+
+
+def _raise_if_stalled(error: RuntimeError, cfg, then: str) -> None:
+    """StalledRankError with a clear message when ``error`` is a collective that timed out."""
+    if du.is_timeout(error):
+        rank = os.environ.get("RANK", du.rank())
+        raise du.StalledRankError(
+            f"rank {rank}: another rank did not answer within train.dist_timeout_s="
+            f"{cfg.train.dist_timeout_s:g} s (it stalled or died; see its log), so the run "
+            f"stopped. {then} [{' '.join(str(error).split())[:160]}]") from None
 
 
 def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict:
@@ -204,8 +209,8 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
     and their mean."""
     compose.resolve(cfg)
     device = du.pick_device(cfg.train.device)
-    du.init(device, cfg.train.dist_timeout_s)
     try:
+        du.init(device, cfg.train.dist_timeout_s)
         folds = list(folds) if folds else [cfg.data.fold]
         if len(folds) > 1 and "{fold}" not in checkpoint and du.is_main():
             print(f"warning: one checkpoint for folds {folds}: a model trained on one split is "
@@ -235,5 +240,8 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
         if du.is_main() and out_dir:
             atomic_write_json(out, os.path.join(out_dir, "test_results.json"))
         return out
+    except RuntimeError as e:
+        _raise_if_stalled(e, cfg, "Rerun the same command.")
+        raise
     finally:
         du.shutdown()
