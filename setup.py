@@ -64,7 +64,7 @@ PACKAGES = ["softpool3d", "softpool3d.engine", "softpool3d.cli", "softpool3d.dat
 
 # Each tool: softpool3d/cli/<module>.py with main(argv=None) -> exit code; tools/<module>.py is a shim.
 TOOLS = ["train", "test", "demo", "sweep", "report", "profile_model", "make_synthetic",
-         "check_videos", "prepare_dataset", "bench_pool", "bench_retention"]
+         "check_videos", "prepare_dataset", "bench_pool", "bench_retention", "bench_data"]
 
 setup(
     name="softpool3d",
