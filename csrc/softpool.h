@@ -41,6 +41,10 @@ PoolGeometry make_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size
 // relative to the stored output (accumulation type: float32, float64 for float64 input), both
 // (N, C, OD, OH, OW). Relative to y, the weights w_i = exp(a_i - y - lse) stay exact at any input
 // magnitude (an absolute fp32 log-sum-exp loses log(count) once |a| > 2^24).
+// Infinities are limits: -inf elements get weight 0; a window whose max is +inf, or that is all
+// -inf, returns that infinity, with lse = log(count of elements equal to it), so those elements
+// share the gradient equally (tie_diff/shifted below); NaN propagates to the window's output and
+// gradients.
 // backward: grad_input (input dtype), the gradient of sum(grad_output * output).
 void forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor& output, at::Tensor& lse);
 void backward_cpu(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& output,
