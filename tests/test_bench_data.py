@@ -43,7 +43,7 @@ def test_plan_is_the_loaders_clips_and_every_method_decodes_it(clip_video):
 def test_tool_runs_and_writes_json(clip_video, tmp_path, capsys):
     out = tmp_path / "r.json"
     assert bench_data.main(["--videos", clip_video, "--clips", "3", "--frames", "4", "--rate", "3",
-                            "--crop", "32", "--scale", "36", "40", "--workers", "0",
+                            "--crop", "32", "--scale", "36", "40", "--workers", "0", "--repeat", "1",
                             "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "80x64, 60 frames" in text and "ours/raw" in text

@@ -240,15 +240,20 @@ def bench_video(path, a):
     check_replay(path, plan, states, a)
     result = {"video": path, "clips": a.clips, "rates": {}}
     for workers in a.workers:
-        rates = {}
-        rates["ours"] = clips_per_second(our_dataset([path] * a.clips, a), a.clips, workers,
-                                         f"ours, {workers} workers")
-        rates["raw"] = clips_per_second(RawClips(plan), a.clips, workers, f"raw, {workers} workers")
-        if not a.no_pytorchvideo:
-            rates["pytorchvideo"] = clips_per_second(pytorchvideo_dataset(plan, a), a.clips,
-                                                     workers, f"pytorchvideo, {workers} workers")
-        rates["ours/raw"] = rates["ours"] / rates["raw"]
+        runs = {"ours": [], "raw": []} if a.no_pytorchvideo else {"ours": [], "raw": [],
+                                                                   "pytorchvideo": []}
+        for rep in range(a.repeat):  # methods interleaved, so a busy spell hits them alike
+            tag = f"{workers} workers, run {rep + 1}/{a.repeat}"
+            runs["ours"].append(clips_per_second(our_dataset([path] * a.clips, a), a.clips,
+                                                 workers, f"ours, {tag}"))
+            runs["raw"].append(clips_per_second(RawClips(plan), a.clips, workers, f"raw, {tag}"))
+            if "pytorchvideo" in runs:
+                runs["pytorchvideo"].append(clips_per_second(
+                    pytorchvideo_dataset(plan, a), a.clips, workers, f"pytorchvideo, {tag}"))
+        rates = {k: float(np.median(v)) for k, v in runs.items()}
+        rates["ours/raw"] = float(np.median(np.divide(runs["ours"], runs["raw"])))
         result["rates"][workers] = rates
+        result.setdefault("runs", {})[workers] = runs
     result["stages_ms"] = stages(our_dataset([path], a), plan)
     return result
 
@@ -271,13 +276,15 @@ def main(argv=None):
                    help="random short side before cropping")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                    help="DataLoader workers per run (0: in the main process)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per method (medians reported; "
+                   "ours/raw: the median of the per-run ratios)")
     p.add_argument("--threads", type=int, default=1, help="torch threads in the main process")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pytorchvideo", action="store_true", help="skip pytorchvideo")
     p.add_argument("--json", help="write the results here")
     a = p.parse_args(argv)
-    if a.clips < 2 or a.frames < 1 or a.rate < 1 or a.threads < 1 or min(a.workers) < 0:
-        p.error("--clips must be >= 2; --frames, --rate, --threads >= 1; --workers >= 0")
+    if a.clips < 2 or min(a.frames, a.rate, a.threads, a.repeat) < 1 or min(a.workers) < 0:
+        p.error("--clips must be >= 2; --frames, --rate, --threads, --repeat >= 1; --workers >= 0")
     if not a.crop <= a.scale[0] <= a.scale[1]:
         p.error(f"--scale must satisfy crop ({a.crop}) <= MIN <= MAX, got {a.scale}")
     bad = [s for s in a.sizes if s not in SIZES]
@@ -312,7 +319,8 @@ def report(r, a):
              f"{a.frames} frames x rate {a.rate}, short side {a.scale[0]}-{a.scale[1]}, crop {a.crop}"]
     for workers, rates in r["rates"].items():
         text = ", ".join(f"{k} {v:.2f}" for k, v in rates.items() if k != "ours/raw")
-        lines.append(f"  workers {workers}: clips/s {text}; ours/raw {rates['ours/raw']:.2f}")
+        lines.append(f"  workers {workers}: clips/s {text}; ours/raw {rates['ours/raw']:.2f} "
+                     f"(medians of {a.repeat} runs)")
     lines.append("  loader steps, ms/clip: " + ", ".join(f"{k} {v}" for k, v in r["stages_ms"].items()))
     return "\n".join(lines)
 
