@@ -40,7 +40,8 @@ def data_root(tmp_path_factory):
 def overrides(root, *extra):
     return [f"data.root={root}", "data.crop_size=32", "data.train_scale=[32,36]",
             "data.test_scale=32", "data.test_crop_size=32", "data.workers=0", "data.num_clips=1",
-            "train.batch_size=2", "optim.epochs=1", "train.tensorboard=false", *extra]
+            "train.batch_size=2", "optim.epochs=1", "train.tensorboard=false", "model.pool=max",
+            *extra]
 
 
 def train(root, out, *extra):
