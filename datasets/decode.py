@@ -1,5 +1,9 @@
 """Exact-frame decoding with decord (``get_batch`` on computed indices; never ``seek`` + ``next``,
-which returns the nearest keyframe instead of the requested frame).
+which returns the nearest keyframe instead of the requested frame) or torchcodec
+(``VideoDecoder(seek_mode="exact").get_frames_at``): ``open_video(path, decoder=...)`` then
+``get_frames(reader, indices)``, the same frames from either (bit for bit on H.264, MPEG-4, VP9).
+torchcodec needs FFmpeg's shared libraries (Debian: libavcodec59 libavformat59 libavutil57
+libswscale6 libswresample4); :func:`check_decoder` says why it cannot be used.
 
 Every failure (missing, empty, unreadable, no video stream, fewer frames than the header reports)
 raises :class:`VideoDecodeError` carrying the path and a short reason.
@@ -25,8 +29,32 @@ def _decord():
     return decord
 
 
-def open_video(path, num_threads=1):
-    """Open ``path`` with ``decord.VideoReader`` (CPU, ``num_threads`` decoder threads).
+DECODERS = ("decord", "torchcodec")
+
+
+def _torchcodec():
+    try:
+        from torchcodec.decoders import VideoDecoder
+    except Exception as e:  # not installed, or FFmpeg's libraries missing (fails at load)
+        raise ImportError(f"the torchcodec decoder cannot be used here ({_short(e, 300)}); install "
+                          "it (pip install torchcodec) and FFmpeg's shared libraries (Debian: "
+                          "libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4), or "
+                          "use decoder='decord'") from None
+    return VideoDecoder
+
+
+def check_decoder(decoder):
+    """Raise ``ValueError`` for an unknown decoder name, ``ImportError`` (saying what to install)
+    for one that cannot load here."""
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS}")
+    if decoder == "torchcodec":  # decord is a dependency, imported when first needed
+        _torchcodec()
+
+
+def open_video(path, num_threads=1, decoder="decord"):
+    """Open ``path`` with ``decord.VideoReader`` or torchcodec's ``VideoDecoder`` (``decoder``;
+    CPU, ``num_threads`` decoder threads).
 
     Returns ``(reader, num_frames)``; raises :class:`VideoDecodeError` for missing, empty or
     unreadable files and for videos with no frames.
@@ -38,11 +66,19 @@ def open_video(path, num_threads=1):
         raise VideoDecodeError(path, "not a regular file")
     if os.path.getsize(path) == 0:
         raise VideoDecodeError(path, "empty file (0 bytes)")
-    decord = _decord()
     try:
-        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
+        if decoder == "torchcodec":
+            reader = _torchcodec()(path, dimension_order="NHWC", num_ffmpeg_threads=num_threads,
+                                   seek_mode="exact", device="cpu")
+        elif decoder == "decord":
+            decord = _decord()
+            reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
+        else:
+            raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS}")
         n = len(reader)
-    except Exception as e:  # decord raises RuntimeError/DECORDError with FFmpeg's message
+    except (ImportError, ValueError):
+        raise
+    except Exception as e:  # both raise RuntimeError (or their own) with FFmpeg's message
         raise VideoDecodeError(path, f"cannot open as video ({_short(e)})") from None
     if n < 1:
         raise VideoDecodeError(path, "no frames")
@@ -69,7 +105,10 @@ def get_frames(reader, indices, path="<video>"):
     indices = np.asarray(indices, dtype=np.int64)
     unique, inverse = np.unique(indices.reshape(-1), return_inverse=True)
     try:
-        batch = as_tensor(reader.get_batch(unique.tolist()))
+        if hasattr(reader, "get_frames_at"):  # torchcodec
+            batch = reader.get_frames_at(unique.tolist()).data
+        else:
+            batch = as_tensor(reader.get_batch(unique.tolist()))
     except Exception as e:
         if "CopyFromTo" in str(e):  # decord2 3.4.0 fails on some frame widths (e.g. 32, 48, 96)
             raise VideoDecodeError(path, "decord cannot copy frames of this width (a decord bug "
@@ -86,9 +125,9 @@ def get_frames(reader, indices, path="<video>"):
     return batch.reshape(*indices.shape, *batch.shape[1:])
 
 
-def read_frames(path, indices, num_threads=1):
+def read_frames(path, indices, num_threads=1, decoder="decord"):
     """Open ``path`` and decode ``indices`` -> uint8 tensor ``(*indices.shape, H, W, 3)``."""
-    reader, _ = open_video(path, num_threads)
+    reader, _ = open_video(path, num_threads, decoder)
     try:
         return get_frames(reader, indices, path)
     finally:

@@ -88,7 +88,7 @@ def build_dataset(name, root, split, fold=1, *, num_frames=8, sampling_rate=2, c
                   mode=None, train_scale=None, test_scale=None, num_clips=10, num_crops=3,
                   alpha=None, mean=KINETICS_MEAN, std=KINETICS_STD, hflip=None, short="clamp",
                   strict=False, seed=0, annotation_file=None, max_retries=10, decode_threads=1,
-                  frame_cache=None):
+                  frame_cache=None, decoder="decord"):
     """Build the dataset ``name`` (see ``DATASETS``) from ``root`` for ``split`` (``train`` /
     ``test``; Kinetics also ``val``) and ``fold`` (UCF-101/HMDB-51: 1-3).
 
@@ -101,6 +101,7 @@ def build_dataset(name, root, split, fold=1, *, num_frames=8, sampling_rate=2, c
     or bad videos instead of skipping them. ``annotation_file``: a list/CSV (or folder) that
     replaces the standard one. ``frame_cache``: decode each video once and serve frames from
     memory (``"memory"``, ``"auto"`` = ``<root>/.frame_cache``, a folder; see :mod:`.frame_cache`).
+    ``decoder``: ``"decord"`` or ``"torchcodec"`` (configs: ``data.options: {decoder: torchcodec}``).
     """
     spec = _spec(name)
     mode = mode or ("train" if split == "train" else "test")
@@ -115,7 +116,7 @@ def build_dataset(name, root, split, fold=1, *, num_frames=8, sampling_rate=2, c
     return VideoDataset(records, classes, mode=mode, transform=transform, num_frames=num_frames,
                         sampling_rate=sampling_rate, num_clips=num_clips, alpha=alpha, short=short,
                         strict=strict, max_retries=max_retries, seed=seed,
-                        decode_threads=decode_threads, frame_cache=frame_cache)
+                        decode_threads=decode_threads, frame_cache=frame_cache, decoder=decoder)
 
 
 def _spec(name):

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from .decode import VideoDecodeError, get_frames, open_video
+from .decode import VideoDecodeError, check_decoder, get_frames, open_video
 from .sampling import eval_clip_indices, slow_pathway_indices, train_clip_indices
 
 log = logging.getLogger("softpool3d.datasets")
@@ -50,14 +50,15 @@ class VideoDataset(Dataset):
         num_clips: clips per video in test mode. alpha: SlowFast speed ratio, or None.
         short: policy for videos shorter than a clip (``"clamp"`` or ``"loop"``, see sampling).
         strict: raise on a bad video instead of replacing it. max_retries: replacements in a row.
-        seed: base seed. decode_threads: decord threads per reader.
+        seed: base seed. decode_threads: decoder threads per reader.
+        decoder: ``"decord"`` (default) or ``"torchcodec"`` (same frames; see :mod:`.decode`).
         frame_cache: serve decoded frames from a :mod:`.frame_cache` (``"memory"``, ``"auto"``,
             a folder or a ``FrameCache``) instead of decoding each sample; same samples.
     """
 
     def __init__(self, records, classes, *, mode, transform, num_frames=8, sampling_rate=2,
                  num_clips=10, alpha=None, short="clamp", strict=False, max_retries=10, seed=0,
-                 decode_threads=1, frame_cache=None):
+                 decode_threads=1, frame_cache=None, decoder="decord"):
         if mode not in ("train", "test", "val"):
             raise ValueError(f"mode must be 'train', 'test' or 'val', got {mode!r}")
         if not records:
@@ -70,7 +71,9 @@ class VideoDataset(Dataset):
         self.num_frames, self.sampling_rate, self.num_clips = num_frames, sampling_rate, num_clips
         self.alpha = None if alpha is None else int(alpha)
         self.short, self.strict, self.max_retries = short, strict, max_retries
+        check_decoder(decoder)  # early: an unusable decoder is no bad video
         self.seed, self.epoch, self.decode_threads = int(seed), 0, decode_threads
+        self.decoder = decoder
         self._rng, self._rng_key = None, None
         self._bad = {}  # index -> reason: found by this process or handed in by mark_bad
         self.missing = {str(p): "missing file (listed in the annotations)"
@@ -184,7 +187,7 @@ class VideoDataset(Dataset):
         if cache is not None:
             n = cache.num_frames(index)
         else:
-            reader, n = open_video(path, self.decode_threads)
+            reader, n = open_video(path, self.decode_threads, self.decoder)
         try:
             if self.train:
                 idx = train_clip_indices(n, self.num_frames, self.sampling_rate, rng, self.short)

@@ -14,6 +14,7 @@ from softpool3d.datasets import (DATASETS, AnnotationError, MissingVideosWarning
                                  synthetic)
 from softpool3d.datasets.annotations import (VideoRecord, drop_missing, parse_hmdb51, parse_kinetics,
                                              parse_path_label_list, parse_ucf101)
+from softpool3d.datasets.decode import check_decoder
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.sampling import eval_clip_indices, train_clip_indices
 from softpool3d.datasets.synthetic import decode_frame_numbers, frame_number_video
@@ -49,6 +50,21 @@ def syn(tmp_path_factory):
 
 
 SMALL = dict(num_frames=4, sampling_rate=2, crop_size=32)
+
+
+def _usable(decoder):
+    try:
+        check_decoder(decoder)
+        return True
+    except ImportError:
+        return False
+
+
+# every test taking ``decoder`` runs with each backend that loads here (torchcodec needs FFmpeg's
+# shared libraries; without them its cases skip)
+DECODERS = [pytest.param(d, marks=pytest.mark.skipif(not _usable(d), reason=f"{d} cannot load "
+                                                     "here (not installed, or FFmpeg libraries missing)"))
+            for d in ("decord", "torchcodec")]
 
 
 # ---------------------------------------------------------------------------------------- parsers
@@ -214,14 +230,23 @@ def test_eval_clip_indices():
 
 
 # --------------------------------------------------------------------------------------- decoding
+@pytest.mark.parametrize("decoder", DECODERS)
 @pytest.mark.parametrize("ext", sorted(CODECS))
-def test_decoded_frames_are_the_requested_frames(numbered, ext):
+def test_decoded_frames_are_the_requested_frames(numbered, ext, decoder):
     want = [5, 0, 39, 17, 17, 1]
-    frames = read_frames(numbered[ext], np.array(want))
+    frames = read_frames(numbered[ext], np.array(want), decoder=decoder)
     assert frames.dtype == torch.uint8 and frames.shape == (6, 48, 64, 3)
     assert decode_frame_numbers(frames).tolist() == want
-    grid = read_frames(numbered[ext], eval_clip_indices(N_FRAMES, 4, 3, 3))
+    grid = read_frames(numbered[ext], eval_clip_indices(N_FRAMES, 4, 3, 3), decoder=decoder)
     assert decode_frame_numbers(grid).tolist() == eval_clip_indices(N_FRAMES, 4, 3, 3).tolist()
+    if decoder != "decord":  # the same pixels as decord's
+        assert torch.equal(grid, read_frames(numbered[ext], eval_clip_indices(N_FRAMES, 4, 3, 3)))
+
+
+def test_decoder_choice_is_checked_early():
+    with pytest.raises(ValueError, match="unknown decoder 'ffmpeg'"):
+        VideoDataset([VideoRecord("x.mp4", 0)], ["a"], mode="train", transform=None,
+                     decoder="ffmpeg")
 
 
 def test_decoding_survives_decords_torch_bridge(numbered):
@@ -236,17 +261,18 @@ def test_decoding_survives_decords_torch_bridge(numbered):
     assert torch.equal(got, want) and decode_frame_numbers(got).tolist() == [3, 1, 3]
 
 
-def test_dataset_samples_the_right_frames(numbered):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_dataset_samples_the_right_frames(numbered, decoder):
     records = [VideoRecord(numbered[e], i) for i, e in enumerate(sorted(CODECS))]
     identity = lambda frames, rng=None: frames  # noqa: E731
     train = VideoDataset(records, list("abcd"), mode="train", transform=identity, num_frames=5,
-                         sampling_rate=3, seed=3)
+                         sampling_rate=3, seed=3, decoder=decoder)
     for i in range(len(train)):
         s = train[i]
         got = decode_frame_numbers(s["video"])
         assert (np.diff(got) == 3).all() and 0 <= got[0] <= N_FRAMES - 13 and s["label"] == i
     test = VideoDataset(records, list("abcd"), mode="test", transform=identity, num_frames=5,
-                        sampling_rate=3, num_clips=4)
+                        sampling_rate=3, num_clips=4, decoder=decoder)
     assert decode_frame_numbers(test[0]["video"]).tolist() == eval_clip_indices(N_FRAMES, 5, 3, 4).tolist()
 
 
@@ -300,7 +326,8 @@ def test_build_dataset_synthetic_train_eval_slowfast(syn):
         build_dataset("synthetic", syn / "nowhere", "train")
 
 
-def test_bad_videos_are_skipped_counted_logged_once_or_raise(numbered, tmp_path, caplog):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_bad_videos_are_skipped_counted_logged_once_or_raise(numbered, tmp_path, caplog, decoder):
     good = numbered["mp4"]
     data = open(good, "rb").read()
     bad = {"empty": touch(tmp_path / "empty.mp4", b""),
@@ -326,7 +353,7 @@ def test_bad_videos_are_skipped_counted_logged_once_or_raise(numbered, tmp_path,
     records = [VideoRecord(good, 0)] + [VideoRecord(str(p), 1) for p in bad.values()]
     identity = lambda frames, rng=None: frames  # noqa: E731
     ds = VideoDataset(records, ["good", "bad"], mode="test", transform=identity, num_frames=4,
-                      sampling_rate=8, num_clips=3)
+                      sampling_rate=8, num_clips=3, decoder=decoder)
     caplog.set_level(logging.WARNING, logger="softpool3d.datasets")
     for i in range(1, len(records)):
         s = ds[i]
@@ -338,12 +365,12 @@ def test_bad_videos_are_skipped_counted_logged_once_or_raise(numbered, tmp_path,
     assert n_logged == len(bad)
     assert ds[2]["skipped"] >= 1 and len(caplog.records) == n_logged  # logged once per video
     strict = VideoDataset(records, ["good", "bad"], mode="train", transform=identity, num_frames=4,
-                          strict=True)
+                          strict=True, decoder=decoder)
     with pytest.raises(VideoDecodeError, match="gone.mp4: missing file"):
         strict[1 + list(bad).index("missing")]
     unopenable = [r for r in records[1:] if "fewer" not in r.path]  # part of "fewer" decodes
     all_bad = VideoDataset(unopenable, ["good", "bad"], mode="train", transform=identity,
-                           num_frames=4, max_retries=3)
+                           num_frames=4, max_retries=3, decoder=decoder)
     with pytest.raises(RuntimeError, match="4 bad videos in a row"):
         all_bad[0]
 
