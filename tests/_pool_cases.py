@@ -12,6 +12,8 @@ CASES = [
     ((1, 2, 3, 5, 300), (3, 3, 3), (1, 1, 2), 1, True),         # long rows
     ((2, 3, 8, 7, 7), (8, 7, 7), 1, 0, False),                  # a head pool: one window
     ((1, 1, 1, 1, 1), 1, None, 0, False),                       # batch 1, a single cell
+    ((1, 2, 3, 40, 30), (1, 3, 3), 1, (0, 1, 1), False),        # row blocks in several passes
+    ((1, 2, 2, 3, 600), (1, 2, 2), 1, 0, True),                 # runs longer than a lane chunk
 ]
 
 

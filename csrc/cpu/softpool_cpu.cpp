@@ -80,6 +80,17 @@ struct CellViews {
   const acc_t* load(int64_t cell, const scalar_t* p, int64_t stride, int64_t n) {
     return view[cell] = lanes_view(p, stride, n, copies.data() + cell * cap);
   }
+  // R segments of n lanes, segment r starting at p + r * row_step, side by side (R * n <= cap).
+  template <typename scalar_t>
+  void load_rows(int64_t cell, const scalar_t* p, int64_t row_step, int64_t R, int64_t stride,
+                 int64_t n) {
+    acc_t* dst = copies.data() + cell * cap;
+    for (int64_t r = 0; r < R; ++r) {
+      const acc_t* v = lanes_view(p + r * row_step, stride, n, dst + r * n);
+      if (v != dst + r * n) std::copy(v, v + n, dst + r * n);
+    }
+    view[cell] = dst;
+  }
 };
 
 // A run of output columns [o0, o1) whose windows along W all cover the in-range cells
@@ -119,13 +130,11 @@ inline void clamp_window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t siz
   hi = std::min<int64_t>(start + k, size);
 }
 
-// Finishes n lanes of windows: y = m + t / s (stored in the input dtype) and
-// lse = log sum_j e^(a_j - y) relative to the stored y. `ya`, `log_s`: scratch of n.
+// Writes n finished lanes: y in the input dtype and lse = log sum_j e^(a_j - y) relative to the
+// stored y (ya = m + t / s and log_s from finish_lanes).
 template <typename scalar_t, typename acc_t>
-inline void store_lanes(const acc_t* m, const acc_t* s, const acc_t* t, int64_t n, acc_t* ya,
-                        acc_t* log_s, scalar_t* y, acc_t* L) {
-  // Every window holds at least one in-range cell, so s >= 1 (or NaN).
-  finish_lanes_any(m, s, t, ya, log_s, n);
+inline void write_lanes(const acc_t* m, const acc_t* ya, const acc_t* log_s, int64_t n,
+                        scalar_t* y, acc_t* L) {
   for (int64_t i = 0; i < n; ++i) {
     const scalar_t out = static_cast<scalar_t>(ya[i]);
     y[i] = out;
@@ -133,47 +142,75 @@ inline void store_lanes(const acc_t* m, const acc_t* s, const acc_t* t, int64_t 
   }
 }
 
-// Contiguous (N, C, D, H, W): a task is one output row (nc, od, oh); lanes are output columns
-// of one run, read from the input with stride s along W.
+// Finishes and writes n lanes of windows. `ya`, `log_s`: scratch of n.
+template <typename scalar_t, typename acc_t>
+inline void store_lanes(const acc_t* m, const acc_t* s, const acc_t* t, int64_t n, acc_t* ya,
+                        acc_t* log_s, scalar_t* y, acc_t* L) {
+  // Every window holds at least one in-range cell, so s >= 1 (or NaN).
+  finish_lanes_any(m, s, t, ya, log_s, n);
+  write_lanes(m, ya, log_s, n, y, L);
+}
+
+// Contiguous (N, C, D, H, W): tasks are output rows (nc, od, oh); lanes are output columns of one
+// run, read from the input with stride s along W. Consecutive rows whose H windows lie inside
+// [0, H) share every window cell, so a block of them is one set of lanes (rows side by side): W
+// rows are often short (28 columns), and long lane loops are what vectorises.
 template <typename scalar_t>
 void forward_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t planes, scalar_t* y,
                         at::opmath_type<scalar_t>* L) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
-  const int64_t sw = g.stride[2];
+  const int64_t kh = g.kernel[1], sh = g.stride[1], ph = g.padding[1], sw = g.stride[2];
   const std::vector<Run> runs = runs_along_w(g.kernel[2], sw, g.padding[2], W, OW);
+  // Rows oh in [oh_lo, oh_hi) have H windows inside [0, H) (as for the runs along W).
+  const int64_t oh_lo = std::min<int64_t>(OH, (ph + sh - 1) / sh);
+  const int64_t oh_hi =
+      std::max(oh_lo, H - kh + ph >= 0 ? std::min<int64_t>(OH, (H - kh + ph) / sh + 1) : 0);
   const int64_t rows = planes * OD * OH;
-  const int64_t cells = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  const int64_t cells = g.kernel[0] * kh * g.kernel[2];
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, OW * cells));
-  const int64_t cap = std::min(kLanes, OW);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     acc_t m[kLanes], s[kLanes], t[kLanes], ya[kLanes], log_s[kLanes];
-    CellViews<acc_t> cellv(cells, cap);
-    for (int64_t row = begin; row < end; ++row) {
+    CellViews<acc_t> cellv(cells, kLanes);
+    for (int64_t row = begin, G = 1; row < end; row += G) {
       const int64_t oh = row % OH, od = (row / OH) % OD, nc = row / (OH * OD);
+      const bool inner = oh >= oh_lo && oh < oh_hi;
+      G = inner ? std::min(end - row, oh_hi - oh) : 1;  // rows in this block
       const scalar_t* plane = x + nc * D * H * W;
-      int64_t d0, d1, h0, h1;
+      int64_t d0, d1, h0, h1;  // the window of the block's first row, clamped
       clamp_window(od, g.kernel[0], g.stride[0], g.padding[0], D, d0, d1);
-      clamp_window(oh, g.kernel[1], g.stride[1], g.padding[1], H, h0, h1);
+      clamp_window(oh, kh, sh, ph, H, h0, h1);
       for (const Run& r : runs) {
-        for (int64_t l0 = r.o0; l0 < r.o1; l0 += kLanes) {
-          const int64_t n = std::min(r.o1, l0 + kLanes) - l0;
-          const int64_t col0 = l0 * sw - g.padding[2];  // window start of lane 0
-          std::fill(m, m + n, -std::numeric_limits<acc_t>::infinity());
-          std::fill(s, s + n, acc_t(0));
-          std::fill(t, t + n, acc_t(0));
-          int64_t c = 0;
-          for (int64_t id = d0; id < d1; ++id)
-            for (int64_t ih = h0; ih < h1; ++ih) {
-              const int64_t line = (id * H + ih) * W + col0;  // may be < 0; line + kw >= 0
-              for (int64_t kw = r.kw0; kw < r.kw1; ++kw, ++c)
-                cellv.load(c, plane + (line + kw), sw, n);
+        const int64_t width = std::min(kLanes, r.o1 - r.o0);
+        const int64_t rows_per_pass = std::max<int64_t>(1, kLanes / width);
+        for (int64_t rb = 0; rb < G; rb += rows_per_pass) {
+          const int64_t R = std::min(rows_per_pass, G - rb);
+          for (int64_t l0 = r.o0; l0 < r.o1; l0 += width) {
+            const int64_t n = std::min(r.o1, l0 + width) - l0, lanes = R * n;
+            const int64_t col0 = l0 * sw - g.padding[2];  // window start of lane 0
+            int64_t c = 0;
+            for (int64_t id = d0; id < d1; ++id)
+              for (int64_t ih = h0; ih < h1; ++ih) {
+                // may be < 0 before adding kw >= kw0
+                const int64_t line = (id * H + ih + rb * sh) * W + col0;
+                for (int64_t kw = r.kw0; kw < r.kw1; ++kw, ++c) {
+                  if (R == 1) cellv.load(c, plane + (line + kw), sw, n);
+                  else cellv.load_rows(c, plane + (line + kw), sh * W, R, sw, n);
+                }
+              }
+            std::fill(m, m + lanes, -std::numeric_limits<acc_t>::infinity());
+            std::fill(s, s + lanes, acc_t(0));
+            std::fill(t, t + lanes, acc_t(0));
+            max_cells_any(cellv.view.data(), c, m, lanes);
+            accumulate_cells_any(cellv.view.data(), c, m, s, t, lanes);
+            // Every window holds at least one in-range cell, so s >= 1 (or NaN).
+            finish_lanes_any(m, s, t, ya, log_s, lanes);
+            for (int64_t j = 0; j < R; ++j) {
+              const int64_t o = (row + rb + j) * OW + l0;
+              write_lanes(m + j * n, ya + j * n, log_s + j * n, n, y + o, L + o);
             }
-          max_cells_any(cellv.view.data(), c, m, n);
-          accumulate_cells_any(cellv.view.data(), c, m, s, t, n);
-          const int64_t o = row * OW + l0;
-          store_lanes(m, s, t, n, ya, log_s, y + o, L + o);
+          }
         }
       }
     }
