@@ -16,13 +16,12 @@ ORIGINAL = ("original", None)
 
 def keeps_original_pools(pool: Optional[str],
                          pool_sites: Union[str, Iterable[str]] = "all") -> bool:
-    """Whether ``build_model(..., pool, pool_sites)`` leaves the published pools untouched: for
-    ``pool="original"``/None, and for the default ``pool="max"`` with ``pool_sites="all"``."""
-    return pool in ORIGINAL or (pool == "max" and isinstance(pool_sites, str)
-                                and pool_sites == "all")
+    """Whether ``build_model(..., pool, pool_sites)`` leaves the published pools untouched: only for
+    ``pool="original"`` (the default) or None. ``"max"`` always puts max pooling at the sites."""
+    return pool in ORIGINAL
 
 
-def build_model(name: str, num_classes: int, pool: Optional[str] = "max",
+def build_model(name: str, num_classes: int, pool: Optional[str] = "original",
                 pool_sites: Union[str, Iterable[str]] = "all", *,
                 num_frames: Optional[int] = None, crop_size: Optional[int] = None,
                 pool_kwargs: Optional[Mapping[str, Any]] = None, **overrides: Any) -> nn.Module:
@@ -32,11 +31,11 @@ def build_model(name: str, num_classes: int, pool: Optional[str] = "max",
     frames); output logits ``(N, num_classes)``.
 
     Args:
-        pool: the pooling method (a name of ``softpool3d.pools.POOLS``) put at ``pool_sites``.
-            The default ``"max"`` with ``pool_sites="all"`` -- and ``"original"``/None with any
-            sites -- keeps the published pools (max in stem/stage, average in head/global): the
-            network is exactly pytorchvideo's (torchvision's for r3d_18). ``"max"`` with explicit
-            sites puts max pooling there (e.g. a max-pooling head).
+        pool: the pooling method (a name of ``softpool3d.pools.POOLS``) put at ``pool_sites``, or
+            ``"original"`` (the default; also None) for the published pools (max in stem/stage,
+            average in head/global): the network is exactly pytorchvideo's (torchvision's for
+            r3d_18). ``"max"`` means max pooling at every named site (with ``"all"``: a
+            max-pooling head and global pool too).
         pool_sites: ``"all"`` or a subset of ``("stem", "stage", "head", "global")`` (see
             :mod:`softpool3d.models.swap`; naming a site the model lacks is an error).
         num_frames, crop_size: the clip geometry the head pool is sized for (default: the

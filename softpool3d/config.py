@@ -49,7 +49,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "x3d_xs"
-    pool: str = "max"
+    pool: str = "original"                  # the published pools; or a softpool3d.pools name
     pool_sites: Union[str, List[str]] = "all"     # or a subset of stem, stage, head, global
     pool_kwargs: Dict[str, Any] = field(default_factory=dict)  # options of the pooling method
     num_classes: Optional[int] = None        # None: the dataset's number of classes

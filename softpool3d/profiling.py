@@ -244,7 +244,7 @@ def _first(inputs):
     return [_first(x) for x in inputs]
 
 
-def profile_model(name: str, *, pool: str = "max", pool_sites="all", num_classes: int = 400,
+def profile_model(name: str, *, pool: str = "original", pool_sites="all", num_classes: int = 400,
                   frames: Optional[int] = None, crop: Optional[int] = None, batch: int = 1,
                   device="cpu", convention: str = "paper", amp: str = "none", warmup: int = 2,
                   iters: int = 5, train: bool = True, flops: bool = True, seed: int = 0

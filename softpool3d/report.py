@@ -1,39 +1,40 @@
-"""Collect training results and profiles into one accuracy-vs-cost table per dataset.
+"""Accuracy-vs-cost report over repeated runs: results.json + profile JSONs -> tables and plots.
 
     softpool3d-report runs/ profiles/ --out report/      (or python tools/report.py ...)
 
-Every path is a JSON file or a folder searched recursively for ``*.json``. A file is a *result*
-(tools/train.py's ``results.json``) when it has ``top1`` or ``config`` (tools/test.py's
-``test_results.json``: the mean over its folds, used only where no ``results.json`` sits beside it),
-a *profile* (tools/profile_model.py --json) when it has ``flops_per_view`` or ``memory_method``; others
-are skipped. Profiles join
-results on (model, pool), preferring the same pool sites. Writes, per dataset, ``<dataset>.md``,
-``<dataset>.csv`` and ``<dataset>.png`` (top-1 vs GFLOPs x views, marker area = peak training
-memory, colour = pooling), and ``report.md`` with every table; prints that too. Missing values show
-as "-".
+Every path is a JSON file or a folder searched recursively for ``*.json``: a *result*
+(tools/train.py's ``results.json``, or tools/test.py's ``test_results.json`` where no results.json
+sits beside it) or a *profile* (tools/profile_model.py --json); others are skipped.
 
-Columns: accuracy from the result (percent); GFLOPs x views, params, peak training-step memory,
-train step time and inference clips/s from the matched profile; without a profile, params and memory
-fall back to what the result holds (its memory is the whole run's peak, a larger number).
+Runs are grouped by (dataset, model, pool, pool sites, clip geometry: frames x rate, crop, views);
+each group gives n, mean ± 95 % t-interval of top-1, top-5 and mean-class accuracy, and the *paired*
+difference to the reference pool (``original``, the published pools) over the seeds both have, with
+its interval and verdict (:mod:`softpool3d.stats`). A profile joins a group only when it matches
+model, pool, sites, frames and crop; GFLOPs x views = the profile's GFLOPs per view x the run's own
+number of views. Costs that no matching profile gives are left empty ("-"), never borrowed from
+another geometry. Plots: mean top-1 with its interval against GFLOPs x views (the FLOP convention
+on the axis) and against peak training memory; one fixed colour per pooling method in every plot,
+one marker per model, the Pareto front (the best accuracy at each cost) drawn.
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-COLUMNS = [  # (key, header)
-    ("model", "model"), ("pool", "pooling"), ("top1", "top-1 (%)"), ("top5", "top-5 (%)"),
-    ("gflops_x_views", "GFLOPs x views"), ("params_m", "params (M)"),
-    ("train_peak_mib", "peak train mem (MiB)"), ("train_step_ms", "train step (ms)"),
-    ("infer_clips_per_s", "inference clips/s"), ("skipped_videos", "skipped videos"),
-    ("run", "run"),
-]
+from . import stats
+
+REFERENCE = "original"
 NO_RESULTS = "profiles-only"
-_FLOAT_KEYS = {"top1", "top5", "gflops_x_views", "params_m", "train_peak_mib", "train_step_ms",
-               "infer_clips_per_s"}
+METRICS = (("top1", "top-1"), ("top5", "top-5"), ("mean_class_acc", "mean class"))
+# a fixed colour per pooling method (tab10 order), the same in every plot and report
+POOL_COLOURS = {"original": "#7f7f7f", "max": "#1f77b4", "soft": "#d62728", "avg": "#2ca02c",
+                "soft_paper": "#ff7f0e", "lp": "#9467bd", "stochastic": "#8c564b",
+                "mixed": "#e377c2", "gated": "#bcbd22", "lip": "#17becf", "sum": "#393b79"}
+MARKERS = "os^Dv<>pP*hX"
 
 
 def _get(d: Any, *path: str) -> Any:
@@ -103,146 +104,291 @@ def _sites(value) -> str:
     return value if isinstance(value, str) else ",".join(map(str, value))
 
 
-def _run_identity(result: dict) -> Dict[str, Any]:
-    cfg = result.get("config") or {}
-    return {
-        "dataset": _first(result.get("dataset"), _get(cfg, "data", "name"),
-                          _get(cfg, "data", "dataset")) or "-",
-        "model": _first(result.get("model"), _get(cfg, "model", "name")),
-        "pool": _first(result.get("pool"), _get(cfg, "model", "pool")),
-        "pool_sites": _sites(_first(result.get("pool_sites"), _get(cfg, "model", "pool_sites"))),
-    }
-
-
 def _percent(value) -> Optional[float]:
     """Accuracy in percent; tools/train.py writes fractions in [0, 1]."""
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     return 100.0 * value if value <= 1.0 else float(value)
 
 
-def _skipped(value) -> Optional[int]:
-    """tools/train.py writes ``{"train", "val", "test", "total"}``; a plain number is accepted."""
-    if isinstance(value, dict):
-        value = _first(value.get("total"), sum(v for v in value.values() if isinstance(v, int))
-                       if value else None)
-    return value if isinstance(value, int) else None
-
-
-def match_profile(ident: Dict[str, Any], profiles: List[dict]) -> Optional[dict]:
-    same = [p for p in profiles if p.get("model") == ident["model"]
-            and p.get("pool") == ident["pool"]]
-    exact = [p for p in same if _sites(p.get("pool_sites")) == ident["pool_sites"]]
-    pick = exact or same
-    return pick[-1] if pick else None
-
-
-def _mib(n) -> Optional[float]:
-    return None if n is None else n / 2**20
-
-
-def make_row(result: Optional[dict], profile: Optional[dict]) -> Dict[str, Any]:
-    """One table row from a result and/or a profile; missing values are None."""
-    r, p = result or {}, profile or {}
-    ident = _run_identity(r) if result else {
-        "dataset": NO_RESULTS, "model": p.get("model"), "pool": p.get("pool"),
-        "pool_sites": _sites(p.get("pool_sites"))}
-    params = _first(p.get("params"), r.get("params"))
-    gflops = _first(p.get("gflops_x_views"), r.get("gflops_x_views"))
-    # the profile's measured train-step peak; else the run's whole-process peak (CUDA
-    # max_memory_allocated or CPU peak RSS, tools/train.py's "peak_memory")
-    train_mem = _first(p.get("train_peak_bytes"), _get(r, "peak_memory", "bytes"))
-    path = r.get("_path") or p.get("_path") or ""
+def run_key(result: dict) -> Dict[str, Any]:
+    """What identifies a configuration (everything but the seed) and the run's seed."""
+    cfg = result.get("config") or {}
+    data = cfg.get("data") or {}
+    pool = _first(result.get("pool"), _get(cfg, "model", "pool"))
+    clips, crops = data.get("num_clips"), data.get("num_crops")
+    views = _first(result.get("num_views"), clips * crops if clips and crops else None)
     return {
-        **ident,
-        "top1": _percent(r.get("top1")), "top5": _percent(r.get("top5")),
-        "gflops_x_views": gflops,
-        "params_m": None if params is None else params / 1e6,
-        "train_peak_mib": _mib(train_mem),
-        "train_step_ms": _first(p.get("train_step_ms"), r.get("train_step_ms")),
-        "infer_clips_per_s": _first(p.get("infer_clips_per_s"), r.get("infer_clips_per_s")),
-        "skipped_videos": _skipped(r.get("skipped_videos")),
-        "run": os.path.basename(os.path.dirname(os.path.abspath(path))) if path else "-",
+        "dataset": _first(result.get("dataset"), data.get("name")) or "-",
+        "model": _first(result.get("model"), _get(cfg, "model", "name")),
+        "pool": pool,
+        "pool_sites": "published" if pool == REFERENCE else
+        _sites(_first(result.get("pool_sites"), _get(cfg, "model", "pool_sites"))),
+        "num_frames": data.get("num_frames"), "sampling_rate": data.get("sampling_rate"),
+        "crop_size": _first(data.get("test_crop_size"), data.get("crop_size")),
+        "views": views,
     }
 
 
-def build_tables(results: List[dict], profiles: List[dict]) -> Dict[str, List[dict]]:
-    """Rows grouped by dataset; profiles matched to no result go to ``profiles-only``."""
+GROUP = ("dataset", "model", "pool", "pool_sites", "num_frames", "sampling_rate", "crop_size",
+         "views")
+PAIR = ("dataset", "model", "num_frames", "sampling_rate", "crop_size", "views")
+
+
+def _seed(result: dict):
+    return _first(_get(result, "config", "train", "seed"), result.get("seed"), 0)
+
+
+def match_profile(key: Dict[str, Any], profiles: List[dict]) -> Optional[dict]:
+    """The last profile of the same model, pool, sites, frames and test crop (None if none)."""
+    sites = key["pool_sites"]
+    for p in reversed(profiles):
+        psites = "published" if p.get("pool") == REFERENCE else _sites(p.get("pool_sites"))
+        if (p.get("model"), p.get("pool"), psites) != (key["model"], key["pool"], sites):
+            continue
+        if key["num_frames"] is not None and p.get("num_frames") != key["num_frames"]:
+            continue
+        if key["crop_size"] is not None and p.get("crop_size") != key["crop_size"]:
+            continue
+        return p
+    return None
+
+
+def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERENCE,
+              confidence: float = 0.95) -> Dict[str, List[dict]]:
+    """Rows (one per configuration) grouped by dataset; see the module docstring."""
+    groups: Dict[tuple, dict] = {}
+    for r in results:
+        key = run_key(r)
+        g = groups.setdefault(tuple(key[k] for k in GROUP), {"key": key, "runs": {}})
+        g["runs"][_seed(r)] = r  # a seed run twice: the last one found counts
+    rows = []
+    for g in groups.values():
+        key, runs = g["key"], g["runs"]
+        row = dict(key, n=len(runs), seeds=sorted(runs), runs=runs)
+        for m, _ in METRICS:
+            row[m] = stats.summarize([_percent(r.get(m)) for r in runs.values()], confidence)
+        prof = match_profile(key, profiles)
+        row["profile"] = prof
+        gpv = (prof or {}).get("gflops_per_view")
+        if gpv is None and (prof or {}).get("flops_per_view") is not None:
+            gpv = prof["flops_per_view"] / 1e9
+        row["gflops_per_view"] = gpv
+        row["gflops_x_views"] = gpv * key["views"] if gpv is not None and key["views"] else None
+        row["convention"] = (prof or {}).get("convention")
+        row["params"] = _first((prof or {}).get("params"),
+                               *[r.get("params") for r in runs.values()])
+        row["train_peak_mib"] = None if (prof or {}).get("train_peak_bytes") is None \
+            else prof["train_peak_bytes"] / 2**20
+        row["train_step_ms"] = (prof or {}).get("train_step_ms")
+        rates = [_train_rate(r) for r in runs.values()]
+        row["train_clips_per_s"] = stats.summarize([x for x in rates if x is not None], confidence)
+        rows.append(row)
+    for row in rows:
+        ref = next((o for o in rows if o["pool"] == reference
+                    and all(o[k] == row[k] for k in PAIR)), None)
+        row["paired"] = {}
+        if ref is not None and row is not ref:
+            for m, _ in METRICS:
+                row["paired"][m] = stats.paired_difference(
+                    {s: _percent(r.get(m)) for s, r in row["runs"].items()},
+                    {s: _percent(r.get(m)) for s, r in ref["runs"].items()}, confidence)
     tables: Dict[str, List[dict]] = {}
-    used = set()
-    for result in results:
-        ident = _run_identity(result)
-        profile = match_profile(ident, profiles)
-        if profile is not None:
-            used.add(id(profile))
-        tables.setdefault(ident["dataset"], []).append(make_row(result, profile))
-    for profile in profiles:
-        if id(profile) not in used:
-            tables.setdefault(NO_RESULTS, []).append(make_row(None, profile))
-    for rows in tables.values():
-        rows.sort(key=lambda row: (str(row["model"]), str(row["pool"]), row["run"]))
+    for row in sorted(rows, key=lambda r: (str(r["model"]), r["pool"] != reference,
+                                           str(r["pool"]), str(r["pool_sites"]))):
+        tables.setdefault(row["dataset"], []).append(row)
     return tables
 
 
-def fmt(value, key: str = "") -> str:
-    if value is None:
+def _train_rate(result: dict) -> Optional[float]:
+    """Training clips/s of a run over its epochs (from its history)."""
+    hist = [h.get("train") or {} for h in result.get("history") or []]
+    clips = sum(h.get("clips", 0) for h in hist)
+    secs = sum(h.get("time_s", 0) for h in hist)
+    return clips / secs if clips and secs else None
+
+
+# ------------------------------------------------------------------------------------ output
+def _num(v, digits=2) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _diff(p: Optional[stats.Paired]) -> str:
+    if p is None or p.n == 0:
         return "-"
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and key in _FLOAT_KEYS:
-        value = float(value)
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "-"
-        return f"{value:.1f}" if key in ("train_peak_mib", "train_step_ms") else f"{value:.2f}"
-    return str(value)
+    if p.low is None:
+        return f"{p.mean:+.1f} (n={p.n})"
+    return f"{p.mean:+.1f} [{p.low:+.1f}, {p.high:+.1f}] {p.verdict}"
+
+
+HEADERS = ["model", "pooling", "sites", "clip (frames x rate, crop, views)", "n",
+           "top-1 % (mean ± 95% CI)", "top-5 %", "mean class %",
+           f"Δ top-1 vs {REFERENCE} (paired, 95% CI)", "GFLOPs x views", "params (M)",
+           "peak train mem (MiB)", "train step (ms)", "train clips/s"]
+
+
+def table_rows(rows: List[dict]) -> List[List[str]]:
+    out = []
+    for r in rows:
+        geom = f"{r['num_frames']}x{r['sampling_rate']}, {r['crop_size']}px, {r['views']}"
+        conv = f" ({r['convention']})" if r.get("convention") else ""
+        out.append([str(r["model"]), str(r["pool"]), str(r["pool_sites"]), geom, str(r["n"]),
+                     r["top1"].format(1), r["top5"].format(1), r["mean_class_acc"].format(1),
+                     _diff(r["paired"].get("top1")),
+                     _num(r["gflops_x_views"], 3) + (conv if r["gflops_x_views"] else ""),
+                     _num(None if r["params"] is None else r["params"] / 1e6, 3),
+                     _num(r["train_peak_mib"], 0), _num(r["train_step_ms"], 0),
+                     r["train_clips_per_s"].format(0)])
+    return out
 
 
 def to_markdown(dataset: str, rows: List[dict]) -> str:
-    lines = [f"## {dataset}", "", "| " + " | ".join(h for _, h in COLUMNS) + " |",
-             "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(fmt(row.get(k), k) for k, _ in COLUMNS) + " |")
+    lines = [f"## {dataset}", "", "| " + " | ".join(HEADERS) + " |",
+             "|" + "|".join("---" for _ in HEADERS) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
     return "\n".join(lines) + "\n"
 
 
 def write_csv(path: str, rows: List[dict]) -> None:
+    fields = ["dataset", "model", "pool", "pool_sites", "num_frames", "sampling_rate", "crop_size",
+              "views", "n", "seeds"]
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([h for _, h in COLUMNS])
-        for row in rows:
-            writer.writerow(["" if row.get(k) is None else row.get(k) for k, _ in COLUMNS])
+        w = csv.writer(f)
+        head = list(fields)
+        for m, _ in METRICS:
+            head += [f"{m}_mean", f"{m}_std", f"{m}_ci_low", f"{m}_ci_high",
+                     f"{m}_diff", f"{m}_diff_ci_low", f"{m}_diff_ci_high", f"{m}_verdict"]
+        head += ["gflops_x_views", "convention", "params", "train_peak_mib", "train_step_ms",
+                 "train_clips_per_s"]
+        w.writerow(head)
+        for r in rows:
+            line = [r[k] if k != "seeds" else " ".join(map(str, r[k])) for k in fields]
+            for m, _ in METRICS:
+                s, p = r[m], r["paired"].get(m)
+                line += [s.mean, s.std, s.low, s.high] + \
+                    ([p.mean, p.low, p.high, p.verdict] if p and p.n else [None] * 4)
+            line += [r["gflops_x_views"], r["convention"], r["params"], r["train_peak_mib"],
+                     r["train_step_ms"], r["train_clips_per_s"].mean]
+            w.writerow(["" if v is None else v for v in line])
+
+
+def pareto_front(points: Sequence[Tuple[float, float]]) -> List[int]:
+    """Indices of the points (cost, accuracy) that no other point beats: nothing cheaper-or-equal
+    is at least as accurate and strictly better in one of the two. Sorted by cost."""
+    front = []
+    for i, (c, a) in enumerate(points):
+        if not any((c2 <= c and a2 >= a and (c2 < c or a2 > a)) for c2, a2 in points):
+            front.append(i)
+    return sorted(front, key=lambda i: points[i])
+
+
+def colour(pool: str) -> str:
+    extra = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5"]
+    return POOL_COLOURS.get(pool, extra[sum(map(ord, str(pool))) % len(extra)])
+
+
+def axis_limits(values: Sequence[float], min_rel_span: float = 0.2) -> Tuple[float, float]:
+    """Limits around ``values`` spanning at least ``min_rel_span`` of their centre (plus 10 %
+    padding), so that a 1 % difference does not fill the axis."""
+    lo, hi = min(values), max(values)
+    centre = 0.5 * (lo + hi)
+    half = 0.6 * max(hi - lo, min_rel_span * abs(centre), 1e-9)
+    return centre - half, centre + half
 
 
 def plot(path: str, dataset: str, rows: List[dict]) -> int:
-    """Top-1 vs GFLOPs x views; marker area ~ peak training memory, colour = pooling. Returns the
-    number of points drawn (rows without accuracy or GFLOPs are left out)."""
+    """Two panels (cost = GFLOPs x views, peak train memory) of mean top-1 with CI bars; returns
+    the number of configurations drawn."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [r for r in rows if r["top1"] is not None and r["gflops_x_views"] is not None]
-    pools = sorted({str(r["pool"]) for r in rows})
-    colours = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(pools)}
-    mems = [r["train_peak_mib"] for r in points if r["train_peak_mib"]]
-    biggest = max(mems) if mems else 1.0
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for r in points:
-        size = 40 + 460 * (r["train_peak_mib"] / biggest) if r["train_peak_mib"] else 40
-        ax.scatter(r["gflops_x_views"], r["top1"], s=size, color=colours[str(r["pool"])],
-                   alpha=0.7, edgecolors="k", linewidths=0.5)
-        ax.annotate(str(r["model"]), (r["gflops_x_views"], r["top1"]), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
-    for p in pools:
-        ax.scatter([], [], color=colours[p], label=p)
-    if pools:
-        ax.legend(title="pooling (area = peak train memory)", fontsize=8)
-    xs = [r["gflops_x_views"] for r in points if r["gflops_x_views"] > 0]
-    if xs and max(xs) / min(xs) > 20:
-        ax.set_xscale("log")
-    ax.set_xlabel("GFLOPs x views")
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title(f"{dataset}: accuracy vs inference cost")
-    ax.grid(alpha=0.3)
+    models = sorted({str(r["model"]) for r in rows})
+    marker = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
+    conv = next((r["convention"] for r in rows if r.get("convention")), None)
+    panels = [("gflops_x_views", f"GFLOPs x views (fvcore, '{conv}' convention)" if conv
+               else "GFLOPs x views"), ("train_peak_mib", "peak training-step memory (MiB)")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    drawn = 0
+    for ax, (key, label) in zip(axes, panels):
+        pts = [r for r in rows if r[key] is not None and r["top1"].n]
+        for r in pts:
+            err = r["top1"].half_width
+            ax.errorbar(r[key], r["top1"].mean, yerr=err if err is not None else None,
+                        fmt=marker[str(r["model"])], color=colour(str(r["pool"])), ms=8,
+                        capsize=4, mec="k", mew=0.5)
+            ax.annotate(f"{r['pool']} (n={r['n']})", (r[key], r["top1"].mean), fontsize=7,
+                        xytext=(5, 5), textcoords="offset points")
+        if pts:
+            xy = [(r[key], r["top1"].mean) for r in pts]
+            front = pareto_front(xy)
+            ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "k--", lw=0.8,
+                    alpha=0.6, label="Pareto front")
+            xs = [x for x, _ in xy]
+            if min(xs) > 0 and max(xs) / min(xs) > 20:
+                ax.set_xscale("log")
+            else:
+                ax.set_xlim(*axis_limits(xs))
+            lows = [r["top1"].low if r["top1"].low is not None else r["top1"].mean for r in pts]
+            highs = [r["top1"].high if r["top1"].high is not None else r["top1"].mean for r in pts]
+            ax.set_ylim(max(0, min(lows) - 5), min(100, max(highs) + 5))
+            drawn = max(drawn, len(pts))
+        ax.set_xlabel(label)
+        ax.set_ylabel("top-1 (%), mean ± 95% CI")
+        ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colour(p), marker="o", ls="", label=p)
+               for p in sorted({str(r["pool"]) for r in rows})]
+    handles += [plt.Line2D([], [], color="k", marker=marker[m], ls="", label=m) for m in models]
+    handles += [plt.Line2D([], [], color="k", ls="--", label="Pareto front")]
+    axes[1].legend(handles=handles, fontsize=8, title="colour: pooling · marker: model")
+    fig.suptitle(f"{dataset}: accuracy vs cost")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return len(points)
+    return drawn
+
+
+def conclusion(rows: List[dict], reference: str = REFERENCE) -> str:
+    """One sentence per compared configuration, drawn from the paired intervals of top-1."""
+    parts = []
+    for r in rows:
+        p = r["paired"].get("top1")
+        if r["pool"] == reference or p is None or p.n == 0:
+            continue
+        what = f"{r['model']} with {r['pool']} pooling ({r['pool_sites']})"
+        if p.low is None:
+            parts.append(f"{what}: {p.mean:+.1f} points top-1 vs {reference} from {p.n} seed "
+                         "(too few for an interval)")
+        elif p.verdict == stats.NO_DIFFERENCE:
+            parts.append(f"{what}: no significant difference in top-1 from {reference} "
+                         f"({p.mean:+.1f} points, 95% CI [{p.low:+.1f}, {p.high:+.1f}], "
+                         f"{p.n} paired seeds)")
+        else:
+            parts.append(f"{what}: {p.verdict} than {reference} by {abs(p.mean):.1f} points "
+                         f"top-1 (95% CI [{p.low:+.1f}, {p.high:+.1f}], {p.n} paired seeds)")
+    return "; ".join(parts) + "." if parts else f"nothing to compare with {reference}."
+
+
+def write_report(paths: Iterable[str], out: str, do_plot: bool = True,
+                 reference: str = REFERENCE) -> Dict[str, List[dict]]:
+    """Load, aggregate and write ``<dataset>.md/.csv/.png`` and ``report.md`` into ``out``."""
+    import re
+    results, profiles = load(paths)
+    tables = aggregate(results, profiles, reference)
+    os.makedirs(out, exist_ok=True)
+    sections = []
+    for dataset in sorted(tables):
+        rows = tables[dataset]
+        stem = os.path.join(out, re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset) or "dataset")
+        md = to_markdown(dataset, rows) + "\n" + conclusion(rows, reference) + "\n"
+        if do_plot:
+            plot(stem + ".png", dataset, rows)
+            md += f"\n![{dataset}]({os.path.basename(stem)}.png)\n"
+        sections.append(md)
+        with open(stem + ".md", "w") as f:
+            f.write(md)
+        write_csv(stem + ".csv", rows)
+    text = "# Accuracy vs cost\n\n" + "\n".join(sections)
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write(text)
+    return tables

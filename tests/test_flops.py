@@ -106,7 +106,7 @@ PUBLISHED = {
 
 def _build(name):
     from softpool3d.models import build_model
-    return build_model(name, num_classes=400, pool="max")
+    return build_model(name, num_classes=400, pool="original")
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))

@@ -45,7 +45,7 @@ def small_input(name, batch=2):
     return get_spec(name).example_input(frames, crop, batch=batch)
 
 
-def small_model(name, pool="max", sites="all", num_classes=5, **kw):
+def small_model(name, pool="original", sites="all", num_classes=5, **kw):
     frames, crop = SMALL[name]
     return build_model(name, num_classes, pool, sites, num_frames=frames, crop_size=crop, **kw)
 
@@ -128,7 +128,7 @@ def test_r3d_18_equals_torchvision_and_r3d_50_builds():
 
 
 def test_default_output_is_hub_logits():
-    """pool="max" default: the hub X3D-XS with the same weights gives softmax(our logits)."""
+    """pool="original" default: the hub X3D-XS with the same weights gives softmax(our logits)."""
     torch.manual_seed(0)
     ours, ref = build_model("x3d_xs", 400).eval(), hub_model("x3d_xs").eval()
     ours.load_state_dict(ref.state_dict())
@@ -217,8 +217,11 @@ def test_swapping_changes_only_pool_modules(name, pool):
                                                   else (old.stride,) * 3)
 
 
-def test_default_max_keeps_published_pools_and_explicit_max_swaps():
+def test_default_original_keeps_published_pools_and_max_swaps():
     default = build_model("slow_r50", 10)
+    assert build_model("slow_r50", 10, pool="original").state_dict().keys() == default.state_dict().keys()
+    all_max = build_model("slow_r50", 10, pool="max")
+    assert isinstance(all_max.blocks[5].pool, nn.MaxPool3d)  # max everywhere, head included
     assert type(default.blocks[5].pool) is nn.AvgPool3d
     assert type(default.blocks[0].pool) is nn.MaxPool3d
     original = build_model("slow_r50", 10, pool="original", pool_sites=("head",))

@@ -1,12 +1,15 @@
-"""tools/report.py: results.json + profile JSONs -> per-dataset Markdown, CSV and PNG."""
+"""softpool3d.report: repeated runs -> mean ± CI, paired differences, profiles joined on geometry."""
 import csv
 import json
 import os
 import subprocess
 import sys
 
+import pytest
+
+from softpool3d import report, stats
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPORT = os.path.join(ROOT, "tools", "report.py")
 
 
 def _write(path, data):
@@ -15,80 +18,96 @@ def _write(path, data):
         json.dump(data, f)
 
 
-def _result(model, pool, dataset, top1, top5, skipped):
-    # the keys tools/train.py writes (softpool3d/engine/run.py)
-    return {"model": model, "pool": pool, "dataset": dataset, "top1": top1, "top5": top5,
-            "skipped_videos": {"train": skipped, "val": 0, "test": 0, "total": skipped},
-            "peak_memory": {"bytes": 999 * 2**20, "kind": "rss"}, "wall_time_s": 12.0,
-            "config": {"model": {"name": model, "pool": pool, "pool_sites": "all"},
-                       "data": {"name": dataset}}}
+def _result(pool, seed, top1, frames=8, crop=64, clips=2, sites="all", model="r3d_tiny"):
+    # the keys tools/train.py writes (softpool3d/engine/run.py); accuracies as fractions
+    return {"model": model, "pool": pool, "dataset": "synthetic", "top1": top1, "top5": 1.0,
+            "mean_class_acc": top1, "num_views": clips,
+            "history": [{"train": {"clips": 960, "time_s": 8.0}}],
+            "config": {"model": {"name": model, "pool": pool, "pool_sites": sites},
+                       "data": {"name": "synthetic", "num_frames": frames, "sampling_rate": 2,
+                                "crop_size": crop, "test_crop_size": crop, "num_clips": clips,
+                                "num_crops": 1},
+                       "train": {"seed": seed}}}
 
 
-def _profile(model, pool, gflops, params, train_bytes, step_ms, clips_s):
-    return {"model": model, "pool": pool, "pool_sites": "all", "convention": "paper",
-            "memory_method": "torch.profiler memory events", "flops_per_view": gflops * 1e9 / 30,
-            "gflops_x_views": gflops, "params": params, "train_peak_bytes": train_bytes,
-            "train_step_ms": step_ms, "infer_clips_per_s": clips_s}
+def _profile(pool, frames, crop, gflops_per_view, sites="all"):
+    return {"model": "r3d_tiny", "pool": pool, "pool_sites": sites, "num_frames": frames,
+            "crop_size": crop, "convention": "full", "memory_method": "torch.profiler",
+            "flops_per_view": gflops_per_view * 1e9, "gflops_per_view": gflops_per_view,
+            "gflops_x_views": gflops_per_view * 30, "params": 230720,
+            "train_peak_bytes": 25 * 2**20, "train_step_ms": 40.0}
 
 
-def test_report_tables_csv_and_plot(tmp_path):
-    runs, profs, out = tmp_path / "runs", tmp_path / "profiles", tmp_path / "report"
-    _write(str(runs / "max" / "results.json"), _result("x3d_xs", "max", "synthetic", 0.5, 0.9, 2))
-    _write(str(runs / "soft" / "results.json"),
-           _result("x3d_xs", "soft", "synthetic", 0.625, 1.0, 0))
-    _write(str(runs / "ucf" / "results.json"), {"top1": 0.7, "config": {
-        "model": {"name": "slow_r50", "pool": "max"}, "data": {"name": "ucf101"}}})
-    _write(str(profs / "x3d_xs_max.json"), _profile("x3d_xs", "max", 27.3, 3794274, 100 * 2**20,
-                                                     250.0, 12.5))
-    _write(str(profs / "x3d_xs_soft.json"), _profile("x3d_xs", "soft", 27.9, 3794274, 104 * 2**20,
-                                                      257.5, 12.0))
-    _write(str(profs / "c2d_max.json"),
-           _profile("c2d_r50", "max", 776.7, 24327632, None, None, None))
-    (profs / "notes.json").write_text("[1, 2]")  # neither kind: skipped
-    # tools/test.py output: ignored beside a results.json, the fold mean where it stands alone
-    _write(str(runs / "max" / "test_results.json"), {"folds": {"1": {"top1": 0.1}}, "mean": {
-        "top1": 0.1}, "config": {"model": {"name": "x3d_xs", "pool": "max"},
-                                 "data": {"name": "synthetic"}}})
-    _write(str(runs / "hmdb" / "test_results.json"), {
-        "model": "i3d_r50", "pool": "soft", "dataset": "hmdb51",
-        "folds": {"1": {"top1": 0.4, "skipped": 1}, "2": {"top1": 0.6, "skipped": 2}},
-        "mean": {"top1": 0.5, "top5": 0.8}})
+@pytest.fixture
+def runs(tmp_path):
+    ref, soft = [0.80, 0.85, 0.90], [0.83, 0.87, 0.94]     # soft - ref: +3, +2, +4 points
+    for seed in range(3):
+        _write(str(tmp_path / "runs" / f"o{seed}" / "results.json"), _result("original", seed, ref[seed]))
+        _write(str(tmp_path / "runs" / f"s{seed}" / "results.json"), _result("soft", seed, soft[seed]))
+    _write(str(tmp_path / "runs" / "s9" / "results.json"), _result("soft", 9, 0.10))  # unpaired
+    # profiles: the right geometry, and a 30-view 16 x 224 one that must not be used
+    _write(str(tmp_path / "prof" / "o.json"), _profile("original", 8, 64, 0.05))
+    _write(str(tmp_path / "prof" / "s.json"), _profile("soft", 8, 64, 0.06))
+    _write(str(tmp_path / "prof" / "big.json"), _profile("soft", 16, 224, 54.5))
+    return tmp_path
 
-    proc = subprocess.run([sys.executable, REPORT, str(runs), str(profs), "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+
+def test_aggregate_statistics_and_pairs(runs):
+    results, profiles = report.load([str(runs / "runs"), str(runs / "prof")])
+    (rows,) = report.aggregate(results, profiles).values()
+    orig, soft = rows
+    assert (orig["pool"], orig["pool_sites"], orig["n"]) == ("original", "published", 3)
+    assert orig["top1"].mean == pytest.approx(85.0)
+    assert orig["top1"].half_width == pytest.approx(stats.t_quantile(0.975, 2) * 5 / 3 ** 0.5)
+    assert soft["n"] == 4 and soft["seeds"] == [0, 1, 2, 9]
+    p = soft["paired"]["top1"]
+    assert p.seeds == (0, 1, 2) and p.mean == pytest.approx(3.0) and p.verdict == "better"
+    assert p.low == pytest.approx(3 - stats.t_quantile(0.975, 2) / 3 ** 0.5)
+    assert "top1" not in orig["paired"]
+    # costs from the profile of the same geometry, times the run's own 2 views
+    assert soft["gflops_x_views"] == pytest.approx(0.12) and orig["gflops_x_views"] == pytest.approx(0.10)
+    assert soft["train_clips_per_s"].mean == pytest.approx(120.0)
+
+
+def test_no_profile_of_another_geometry(runs):
+    results, profiles = report.load([str(runs / "runs"), str(runs / "prof" / "big.json")])
+    (rows,) = report.aggregate(results, profiles).values()
+    assert all(r["gflops_x_views"] is None and r["profile"] is None for r in rows)
+
+
+def test_no_significant_difference_when_interval_spans_zero(tmp_path):
+    for seed, (a, b) in enumerate([(0.8, 0.82), (0.8, 0.77), (0.8, 0.81)]):
+        _write(str(tmp_path / f"o{seed}" / "results.json"), _result("original", seed, a))
+        _write(str(tmp_path / f"s{seed}" / "results.json"), _result("soft", seed, b))
+    (rows,) = report.aggregate(*report.load([str(tmp_path)])).values()
+    assert rows[1]["paired"]["top1"].verdict == "no significant difference"
+    assert "no significant difference" in report.conclusion(rows)
+
+
+def test_pareto_front_and_axis_limits():
+    pts = [(1.0, 80.0), (2.0, 85.0), (2.0, 70.0), (3.0, 84.0), (0.5, 60.0)]
+    assert report.pareto_front(pts) == [4, 0, 1]
+    lo, hi = report.axis_limits([100.0, 101.0])          # a 1 % difference
+    assert hi - lo >= 20.0 and lo < 100.0 and hi > 101.0
+    assert report.colour("soft") == report.colour("soft") != report.colour("original")
+
+
+def test_cli_writes_report(runs):
+    out = runs / "report"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "report.py"),
+                           str(runs / "runs"), str(runs / "prof"), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-
+    assert "better than original by 3.0 points" in proc.stdout
+    text = (out / "synthetic.md").read_text()
+    assert "| r3d_tiny | soft | all | 8x2, 64px, 2 | 4 |" in text and "(full)" in text
+    assert (out / "synthetic.png").stat().st_size > 10_000
     with open(out / "synthetic.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["model"], r["pooling"]) for r in rows] == [("x3d_xs", "max"), ("x3d_xs", "soft")]
-    soft = rows[1]
-    assert float(soft["top-1 (%)"]) == 62.5 and float(soft["top-5 (%)"]) == 100.0
-    assert float(soft["GFLOPs x views"]) == 27.9
-    assert float(soft["params (M)"]) == 3.794274
-    assert float(soft["peak train mem (MiB)"]) == 104.0      # the profile's, not the run's RSS
-    assert float(soft["train step (ms)"]) == 257.5
-    assert float(soft["inference clips/s"]) == 12.0
-    assert rows[0]["skipped videos"] == "2" and soft["skipped videos"] == "0"
-
-    md = (out / "synthetic.md").read_text()
-    assert "| x3d_xs | soft | 62.50 | 100.00 | 27.90 | 3.79 | 104.0 | 257.5 | 12.00 | 0 |" in md
-    # missing fields show as "-": a run with no profile and only top-1
-    ucf = (out / "ucf101.md").read_text()
-    assert "| slow_r50 | max | 70.00 | - | - | - | - | - | - | - |" in ucf
-    assert "| i3d_r50 | soft | 50.00 | 80.00 | - | - | - | - | - | 3 |" in \
-        (out / "hmdb51.md").read_text()
-    # a profile matched by no run still gets listed
-    assert "c2d_r50" in (out / "profiles-only.md").read_text()
-    report = (out / "report.md").read_text()
-    assert report.index("## hmdb51") < report.index("## synthetic") < report.index("## ucf101") \
-        < report.index("## profiles-only")
-
-    for name in ("synthetic.png", "ucf101.png"):
-        data = (out / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert [r["pool"] for r in rows] == ["original", "soft"] and rows[1]["top1_verdict"] == "better"
 
 
-def test_report_fails_without_inputs(tmp_path):
-    proc = subprocess.run([sys.executable, REPORT, str(tmp_path), "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "found no" in proc.stderr
+def test_cli_usage_error(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "report.py"), str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: found no results.json")

@@ -38,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a name of softpool3d.models.MODELS")
-    p.add_argument("--pool", default="max", help="pooling method (softpool3d.pools.POOLS)")
+    p.add_argument("--pool", default="original",
+                   help="'original' (the published pools) or a softpool3d.pools method")
     p.add_argument("--pool-sites", nargs="+", default=["all"], help="'all' or site names")
     p.add_argument("--num-classes", type=_int_at_least(1), default=400, help="head size (default: Kinetics-400)")
     p.add_argument("--frames", type=_int_at_least(1), help="clip length (SlowFast: fast pathway); default: spec")
