@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
 #include "softpool.h"
 
 namespace softpool {
@@ -177,10 +180,19 @@ inline void gather_lanes(const acc_t* __restrict p, int64_t stride, int64_t n,
   }
 }
 
+// buf[i] = float(p[i * stride]) for the 16-bit types (their conversions are bit operations).
+template <typename half_t>
+inline void widen_lanes(const half_t* __restrict p, int64_t stride, int64_t n,
+                        float* __restrict buf) {
+  if (stride == 1) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<float>(p[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<float>(p[i * stride]);
+  }
+}
+
 // Float entry points, cloned per ISA.
-SOFTPOOL_CLONES void max_lanes_f(const float* x, float* m, int64_t n);
-SOFTPOOL_CLONES void accumulate_lanes_f(const float* x, const float* m, float* s, float* t,
-                                        int64_t n);
 SOFTPOOL_CLONES void grad_lanes_f(const float* x, const float* y, const float* lse, const float* g,
                                   float* out, int64_t n, bool paper);
 
@@ -191,6 +203,9 @@ SOFTPOOL_CLONES void gather_lanes_f(const float* p, int64_t stride, int64_t n, f
 SOFTPOOL_CLONES void grad_strided_f(const float* x, const float* y, const float* lse,
                                     const float* g, float* acc, int64_t n, int64_t stride,
                                     bool paper);
+SOFTPOOL_CLONES void widen_lanes_bf16(const c10::BFloat16* p, int64_t stride, int64_t n,
+                                      float* buf);
+SOFTPOOL_CLONES void widen_lanes_half(const c10::Half* p, int64_t stride, int64_t n, float* buf);
 SOFTPOOL_CLONES void finish_lanes_f(const float* m, const float* s, const float* t, float* y,
                                     float* log_s, int64_t n);
 
@@ -223,7 +238,6 @@ inline void grad_strided_any(const double* x, const double* y, const double* lse
                              bool paper) {
   grad_strided(x, y, lse, g, acc, n, stride, paper);
 }
-inline void max_lanes_any(const float* x, float* m, int64_t n) { max_lanes_f(x, m, n); }
 inline void finish_lanes_any(const float* m, const float* s, const float* t, float* y, float* log_s,
                              int64_t n) {
   finish_lanes_f(m, s, t, y, log_s, n);
@@ -231,14 +245,6 @@ inline void finish_lanes_any(const float* m, const float* s, const float* t, flo
 inline void finish_lanes_any(const double* m, const double* s, const double* t, double* y,
                              double* log_s, int64_t n) {
   finish_lanes(m, s, t, y, log_s, n);
-}
-inline void max_lanes_any(const double* x, double* m, int64_t n) { max_lanes(x, m, n); }
-inline void accumulate_lanes_any(const float* x, const float* m, float* s, float* t, int64_t n) {
-  accumulate_lanes_f(x, m, s, t, n);
-}
-inline void accumulate_lanes_any(const double* x, const double* m, double* s, double* t,
-                                 int64_t n) {
-  accumulate_lanes(x, m, s, t, n);
 }
 inline void grad_lanes_any(const float* x, const float* y, const float* lse, const float* g,
                            float* out, int64_t n, bool paper) {

@@ -1,7 +1,9 @@
 // CPU SoftPool kernels. Work is split into tasks handled by at::parallel_for; inside a task the
 // element-wise maths runs over contiguous lanes (lanes.h):
-//   contiguous (N, C, D, H, W):  a task is one output row (n, c, od, oh), lanes are output columns;
-//   channels_last_3d:            a task is one output position (n, od, oh, ow), lanes are channels.
+//   contiguous (N, C, D, H, W):  forward tasks are output rows (n, c, od, oh), lanes are output
+//                                columns (of a block of rows); backward tasks are input rows;
+//   channels_last_3d:            a task is one output (forward) or input (backward) position
+//                                (n, d, h, w), lanes are the channels.
 // Every window is clamped to the input (per dimension, as ATen's pooling kernels do); along W the
 // output columns are grouped into runs that share one clamped window (runs_along_w).
 // Forward: per window, a max pass then a shifted-exponential pass; saves y and
@@ -23,10 +25,6 @@
 namespace softpool {
 namespace cpu {
 
-void max_lanes_f(const float* x, float* m, int64_t n) { max_lanes(x, m, n); }
-void accumulate_lanes_f(const float* x, const float* m, float* s, float* t, int64_t n) {
-  accumulate_lanes(x, m, s, t, n);
-}
 void max_cells_f(const float* const* v, int64_t cells, float* m, int64_t n) {
   max_cells(v, cells, m, n);
 }
@@ -40,6 +38,12 @@ void gather_lanes_f(const float* p, int64_t stride, int64_t n, float* buf) {
 void grad_strided_f(const float* x, const float* y, const float* lse, const float* g, float* acc,
                     int64_t n, int64_t stride, bool paper) {
   grad_strided(x, y, lse, g, acc, n, stride, paper);
+}
+void widen_lanes_bf16(const c10::BFloat16* p, int64_t stride, int64_t n, float* buf) {
+  widen_lanes(p, stride, n, buf);
+}
+void widen_lanes_half(const c10::Half* p, int64_t stride, int64_t n, float* buf) {
+  widen_lanes(p, stride, n, buf);
 }
 void finish_lanes_f(const float* m, const float* s, const float* t, float* y, float* log_s,
                     int64_t n) {
@@ -62,8 +66,13 @@ inline const acc_t* lanes_view(const scalar_t* p, int64_t stride, int64_t n, acc
     if (stride == 1) return p;
     gather_lanes_any(p, stride, n, buf);
     return buf;
+  } else if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+    widen_lanes_bf16(p, stride, n, buf);
+  } else if constexpr (std::is_same_v<scalar_t, c10::Half>) {
+    widen_lanes_half(p, stride, n, buf);
+  } else {
+    for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<acc_t>(p[i * stride]);
   }
-  for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<acc_t>(p[i * stride]);
   return buf;
 }
 
