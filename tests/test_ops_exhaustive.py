@@ -1,4 +1,4 @@
-"""Every legal small geometry along every dimension, both layouts, forward and backward in float64
+"""Every legal small geometry along every dimension, both layouts, forward and backward (float64, and float32/bfloat16 at their tolerances)
 against softpool3d.reference (sizes 1-4, kernels 1-5, strides 1-3, padding 0..k//2, ceil_mode).
 Small W with padding once read and wrote outside the buffers (issue 11)."""
 import pytest
@@ -29,22 +29,28 @@ def close(actual, expected, tol=1e-12):
     return bool((same | (err <= tol * (expected.abs() + scale))).all())
 
 
-def mismatches(cases, channels_last, seed=0):
-    """The cases whose output or gradient differs from the reference."""
+TOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.bfloat16: 1.6e-2}
+
+
+def mismatches(cases, channels_last, seed=0, dtype=torch.float64):
+    """The cases whose output or gradient differs from the float64 reference (on the same,
+    already rounded, input values)."""
     bad = []
     gen = torch.Generator().manual_seed(seed)
     for case in cases:
         shape, k, s, p, ceil = case
-        x = torch.randn(shape, dtype=torch.float64, generator=gen)
+        x = torch.randn(shape, dtype=torch.float64, generator=gen).to(dtype)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        xk, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
+        xk, xr = x.clone().requires_grad_(), x.double().requires_grad_()
         y = softpool3d.soft_pool3d(xk, k, s, p, ceil)
         y_ref = reference.soft_pool3d(xr, k, s, p, ceil)
         g = torch.randn(y_ref.shape, dtype=torch.float64, generator=gen)
-        y.backward(g)
+        y.backward(g.to(dtype))
         y_ref.backward(g)
-        if y.shape != y_ref.shape or not close(y, y_ref) or not close(xk.grad, xr.grad):
+        tol = TOL[dtype]
+        if y.shape != y_ref.shape or not close(y.double(), y_ref, tol) or \
+                not close(xk.grad.double(), xr.grad, tol):
             bad.append(case)
     return bad
 
@@ -59,11 +65,12 @@ def test_legal_1d_is_exhaustive():
     assert {c[1] for c in cases} == {1, 2, 3, 4, 5} and {c[2] for c in cases} == {1, 2, 3}
 
 
+@pytest.mark.parametrize("dtype", list(TOL), ids=str)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
 @pytest.mark.parametrize("axis", [0, 1, 2], ids=["D", "H", "W"])
-def test_every_small_geometry_matches_reference(axis, channels_last):
+def test_every_small_geometry_matches_reference(axis, channels_last, dtype):
     cases = exhaustive_cases(axis)
-    bad = mismatches(cases, channels_last)
+    bad = mismatches(cases, channels_last, dtype=dtype)
     assert not bad, f"{len(bad)} of {len(cases)} cases differ, e.g. {bad[:5]}"
 
 
