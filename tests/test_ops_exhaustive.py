@@ -1,6 +1,7 @@
-"""Every legal small geometry along every dimension, both layouts, forward and backward (float64, and float32/bfloat16 at their tolerances)
-against softpool3d.reference (sizes 1-4, kernels 1-5, strides 1-3, padding 0..k//2, ceil_mode).
-Small W with padding once read and wrote outside the buffers (issue 11)."""
+"""Every legal small geometry along every dimension, both layouts, forward and backward against
+softpool3d.reference in float64 (sizes 1-4, kernels 1-5, strides 1-3, padding 0..k//2, ceil_mode),
+and in float32/bfloat16 at their tolerances. Small W with padding once read and wrote outside the
+buffers (issue 11)."""
 import pytest
 import torch
 
