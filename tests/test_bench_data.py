@@ -13,6 +13,15 @@ from softpool3d.datasets import read_frames
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.synthetic import decode_frame_numbers, frame_number_video
 
+def _usable(decoder):
+    from softpool3d.datasets.decode import check_decoder
+    try:
+        check_decoder(decoder)
+        return True
+    except ImportError:
+        return False
+
+
 ARGS = dict(frames=4, rate=3, crop=32, scale=[36, 40], seed=0, clips=3, threads=1)
 
 
@@ -30,6 +39,8 @@ def test_plan_is_the_loaders_clips_and_every_method_decodes_it(clip_video):
     starts = [int(idx[0]) for _, idx in plan]
     assert len(set(starts)) > 1 and all((np.diff(idx) == 3).all() for _, idx in plan)
     assert bench_data.RawClips(plan)[1] == 4
+    if _usable("torchcodec"):
+        assert bench_data.RawClips(plan, "torchcodec")[1] == 4
     pv = list(bench_data.pytorchvideo_dataset(plan, a, transform=False))
     assert len(pv) == len(plan)
     for (path, idx), sample in zip(plan, pv):

@@ -15,7 +15,9 @@ loaders: short side random in ``--scale``, ``--crop`` square crop, horizontal fl
 pytorchvideo's own transforms cannot be imported with torchvision 0.29, so its recipe
 (UniformTemporalSubsample, /255, Normalize, RandomShortSideScale, RandomCrop, RandomHorizontalFlip,
 in that order) runs as the equivalent torch operations on the clip it decodes (every frame of the
-clip's span, as float32). Workers runs: each worker draws its own clips (same distribution).
+clip's span, as float32). One process: the methods take clips in turn (a busy spell on a shared
+machine hits all alike) and ours/raw is the median of the per-clip time ratios. Workers runs: the
+methods in turn, each worker of the loader drawing its own clips (same distribution).
 """
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ def our_dataset(paths, a):
     records = [VideoRecord(p, 0) for p in paths]
     return VideoDataset(records, ["x"], mode="train", num_frames=a.frames, sampling_rate=a.rate,
                         transform=TrainTransform(a.crop, tuple(a.scale)), seed=a.seed,
-                        decode_threads=1, strict=True)
+                        decode_threads=1, strict=True, decoder=getattr(a, "decoder", "decord"))
 
 
 def planned_clips(path, a):
@@ -119,22 +121,28 @@ def check_replay(path, plan, states, a):
 
 
 class RawClips(torch.utils.data.Dataset):
-    """Open with decord and ``get_batch`` the planned frames; nothing else (returns the count)."""
+    """Open and decode the planned frames with the decoder's own calls, one thread, nothing else
+    (decord: ``VideoReader`` + ``get_batch``; torchcodec: ``VideoDecoder`` + ``get_frames_at``);
+    returns the frame count."""
 
-    def __init__(self, plan):
-        self.plan = plan
+    def __init__(self, plan, decoder="decord"):
+        self.plan, self.decoder = plan, decoder
 
     def __len__(self):
         return len(self.plan)
 
     def __getitem__(self, i):
+        path, idx = self.plan[i]
+        if self.decoder == "torchcodec":
+            from torchcodec.decoders import VideoDecoder
+            reader = VideoDecoder(path, dimension_order="NHWC", num_ffmpeg_threads=1,
+                                  seek_mode="exact", device="cpu")
+            return reader.get_frames_at(idx.tolist()).data.shape[0]
         import decord
 
         from softpool3d.datasets.decode import as_tensor
-        path, idx = self.plan[i]
         reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-        frames = as_tensor(reader.get_batch(idx.tolist()))
-        return frames.shape[0]
+        return as_tensor(reader.get_batch(idx.tolist())).shape[0]
 
 
 def pytorchvideo_dataset(plan, a, transform=True):
@@ -205,6 +213,26 @@ def clips_per_second(dataset, n, workers, desc):
     return count / elapsed
 
 
+def interleaved_clips_per_second(datasets, n, desc):
+    """Clips/s of each of ``{name: dataset}`` in the main process, taking one clip from each in
+    turn (so a busy spell on a shared machine hits every method alike), first clips excluded;
+    ``(rates, per-clip ratio of the first two methods: the median of their time ratios)``."""
+    from tqdm import tqdm
+    iters = {k: iter(torch.utils.data.DataLoader(d, batch_size=None, num_workers=0))
+             for k, d in datasets.items()}
+    for it in iters.values():
+        next(it)
+    times = {k: [] for k in iters}
+    for _ in tqdm(range(n - 1), desc=desc, leave=False, disable=None):
+        for k, it in iters.items():
+            start = time.perf_counter()
+            next(it)
+            times[k].append(time.perf_counter() - start)
+    first, second = list(times)[:2]
+    ratio = float(np.median(np.divide(times[second], times[first])))
+    return {k: len(v) / sum(v) for k, v in times.items()}, ratio
+
+
 def stages(ds, plan):
     """Milliseconds per clip of the loader's steps, run one by one on the planned clips."""
     from softpool3d.datasets.decode import get_frames, open_video
@@ -214,7 +242,7 @@ def stages(ds, plan):
     total = dict(open=0.0, decode=0.0, resized_crop=0.0, flip=0.0, normalise=0.0)
     for path, idx in plan:
         t0 = time.perf_counter()
-        reader, _ = open_video(path)
+        reader, _ = open_video(path, 1, ds.decoder)
         t1 = time.perf_counter()
         frames = get_frames(reader, idx, path)
         t2 = time.perf_counter()
@@ -240,18 +268,27 @@ def bench_video(path, a):
     check_replay(path, plan, states, a)
     result = {"video": path, "clips": a.clips, "rates": {}}
     for workers in a.workers:
-        runs = {"ours": [], "raw": []} if a.no_pytorchvideo else {"ours": [], "raw": [],
-                                                                   "pytorchvideo": []}
-        for rep in range(a.repeat):  # methods interleaved, so a busy spell hits them alike
+        runs = {"ours": [], "raw": []}
+        if not a.no_pytorchvideo:
+            runs["pytorchvideo"] = []
+        ratios = []
+        for rep in range(a.repeat):
             tag = f"{workers} workers, run {rep + 1}/{a.repeat}"
-            runs["ours"].append(clips_per_second(our_dataset([path] * a.clips, a), a.clips,
-                                                 workers, f"ours, {tag}"))
-            runs["raw"].append(clips_per_second(RawClips(plan), a.clips, workers, f"raw, {tag}"))
-            if "pytorchvideo" in runs:
-                runs["pytorchvideo"].append(clips_per_second(
-                    pytorchvideo_dataset(plan, a), a.clips, workers, f"pytorchvideo, {tag}"))
+            made = {"ours": lambda: our_dataset([path] * a.clips, a),
+                    "raw": lambda: RawClips(plan, a.decoder),
+                    "pytorchvideo": lambda: pytorchvideo_dataset(plan, a)}
+            if workers == 0:  # clip by clip in turn
+                rates, ratio = interleaved_clips_per_second({k: made[k]() for k in runs},
+                                                            a.clips, tag)
+                ratios.append(ratio)
+                for k, v in rates.items():
+                    runs[k].append(v)
+            else:  # methods in turn, each over all clips
+                for k in runs:
+                    runs[k].append(clips_per_second(made[k](), a.clips, workers, f"{k}, {tag}"))
+                ratios.append(runs["ours"][-1] / runs["raw"][-1])
         rates = {k: float(np.median(v)) for k, v in runs.items()}
-        rates["ours/raw"] = float(np.median(np.divide(runs["ours"], runs["raw"])))
+        rates["ours/raw"] = float(np.median(ratios))
         result["rates"][workers] = rates
         result.setdefault("runs", {})[workers] = runs
     result["stages_ms"] = stages(our_dataset([path], a), plan)
@@ -276,9 +313,12 @@ def main(argv=None):
                    help="random short side before cropping")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                    help="DataLoader workers per run (0: in the main process)")
-    p.add_argument("--repeat", type=int, default=3, help="runs per method (medians reported; "
-                   "ours/raw: the median of the per-run ratios)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per method (medians reported). "
+                   "In one process the methods take clips in turn and ours/raw is the median of "
+                   "the per-clip time ratios; with workers, the median of the per-run ratios")
     p.add_argument("--threads", type=int, default=1, help="torch threads in the main process")
+    p.add_argument("--decoder", choices=("decord", "torchcodec"), default="decord",
+                   help="the decoder of the loader and of the raw baseline (pytorchvideo: decord)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pytorchvideo", action="store_true", help="skip pytorchvideo")
     p.add_argument("--json", help="write the results here")
@@ -298,6 +338,12 @@ def main(argv=None):
             import pytorchvideo.data  # noqa: F401
         except ImportError as e:
             p.error(f"pytorchvideo cannot be imported ({e}); pass --no-pytorchvideo")
+    if a.decoder != "decord":
+        from softpool3d.datasets.decode import check_decoder
+        try:
+            check_decoder(a.decoder)
+        except ImportError as e:
+            p.error(str(e))
     paths = a.videos or make_videos(a.workdir, a.sizes, keyint=a.keyint)
     results = []
     for path in paths:
@@ -316,7 +362,8 @@ def report(r, a):
     h, w = reader[0].shape[:2]
     keys = len(reader.get_key_indices())
     lines = [f"{os.path.basename(r['video'])}: {w}x{h}, {len(reader)} frames, {keys} keyframes; "
-             f"{a.frames} frames x rate {a.rate}, short side {a.scale[0]}-{a.scale[1]}, crop {a.crop}"]
+             f"{a.frames} frames x rate {a.rate}, short side {a.scale[0]}-{a.scale[1]}, crop {a.crop}; "
+             f"decoder {a.decoder}"]
     for workers, rates in r["rates"].items():
         text = ", ".join(f"{k} {v:.2f}" for k, v in rates.items() if k != "ours/raw")
         lines.append(f"  workers {workers}: clips/s {text}; ours/raw {rates['ours/raw']:.2f} "
