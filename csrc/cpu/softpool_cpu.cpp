@@ -131,6 +131,16 @@ std::vector<Run> runs_along_w(int64_t k, int64_t s, int64_t p, int64_t W, int64_
   return runs;
 }
 
+// For every input index i along one dimension, the first and last output whose window contains
+// it (windows_containing), computed once per call: the backward kernels look them up per input.
+struct WindowTable {
+  std::vector<int64_t> first, last;
+  WindowTable(int64_t size, int64_t k, int64_t s, int64_t p, int64_t out)
+      : first(size), last(size) {
+    for (int64_t i = 0; i < size; ++i) windows_containing(i, k, s, p, out, first[i], last[i]);
+  }
+};
+
 // The window of output o along one dimension, clamped to [0, size): [lo, hi).
 inline void clamp_window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t size, int64_t& lo,
                          int64_t& hi) {
@@ -281,6 +291,8 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
   const std::vector<Run> runs = runs_along_w(g.kernel[2], sw, g.padding[2], W, OW);
   const int64_t rows = planes * D * H;
   const int64_t grain = std::max<int64_t>(1, 16384 / (W * g.kernel[0] * g.kernel[1]));
+  const WindowTable wd(D, g.kernel[0], g.stride[0], g.padding[0], OD);
+  const WindowTable wh(H, g.kernel[1], g.stride[1], g.padding[1], OH);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> acc(W), xrow_buf(W);
     acc_t yb[kLanes], gb[kLanes], Lb[kLanes];
@@ -289,9 +301,7 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
       // The input row as acc_t: the memory itself for float/double, else one converted copy.
       const acc_t* xrow = lanes_view(x + row * W, 1, W, xrow_buf.data());
       std::fill(acc.begin(), acc.end(), acc_t(0));
-      int64_t d0, d1, h0, h1;
-      windows_containing(id, g.kernel[0], g.stride[0], g.padding[0], OD, d0, d1);
-      windows_containing(ih, g.kernel[1], g.stride[1], g.padding[1], OH, h0, h1);
+      const int64_t d0 = wd.first[id], d1 = wd.last[id], h0 = wh.first[ih], h1 = wh.last[ih];
       for (int64_t od = d0; od <= d1; ++od) {
         for (int64_t oh = h0; oh <= h1; ++oh) {
           const int64_t orow = ((nc * OD + od) * OH + oh) * OW;
@@ -324,15 +334,17 @@ void backward_channels_last(const scalar_t* gy, const scalar_t* x, const scalar_
   const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
   const int64_t rows = N * D * H * W;
   const int64_t grain = std::max<int64_t>(1, 16384 / C);
+  const WindowTable wd(D, g.kernel[0], g.stride[0], g.padding[0], OD);
+  const WindowTable wh(H, g.kernel[1], g.stride[1], g.padding[1], OH);
+  const WindowTable ww(W, g.kernel[2], g.stride[2], g.padding[2], OW);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     acc_t acc[kLanes], xb[kLanes], yb[kLanes], gb[kLanes], Lb[kLanes];
+    // (n, id, ih, iw) of `row`, stepped along with it rather than divided out each time
+    int64_t iw = begin % W, ih = (begin / W) % H, id = (begin / (W * H)) % D;
+    int64_t n = begin / (W * H * D);
     for (int64_t row = begin; row < end; ++row) {
-      const int64_t iw = row % W, ih = (row / W) % H, id = (row / (W * H)) % D;
-      const int64_t n = row / (W * H * D);
-      int64_t d0, d1, h0, h1, w0, w1;
-      windows_containing(id, g.kernel[0], g.stride[0], g.padding[0], OD, d0, d1);
-      windows_containing(ih, g.kernel[1], g.stride[1], g.padding[1], OH, h0, h1);
-      windows_containing(iw, g.kernel[2], g.stride[2], g.padding[2], OW, w0, w1);
+      const int64_t d0 = wd.first[id], d1 = wd.last[id], h0 = wh.first[ih], h1 = wh.last[ih];
+      const int64_t w0 = ww.first[iw], w1 = ww.last[iw];
       for (int64_t l0 = 0; l0 < C; l0 += kLanes) {
         const int64_t nl = std::min(C, l0 + kLanes) - l0;
         std::fill(acc, acc + nl, acc_t(0));
@@ -346,6 +358,13 @@ void backward_channels_last(const scalar_t* gy, const scalar_t* x, const scalar_
             }
         scalar_t* gout = gx + row * C + l0;
         for (int64_t i = 0; i < nl; ++i) gout[i] = static_cast<scalar_t>(acc[i]);
+      }
+      if (++iw == W) {
+        iw = 0;
+        if (++ih == H) {
+          ih = 0;
+          if (++id == D) id = 0, ++n;
+        }
       }
     }
   });
