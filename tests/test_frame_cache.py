@@ -98,3 +98,11 @@ def test_as_frame_cache_specs(syn, tmp_path):
     with pytest.raises(ValueError, match="frame_cache must be"):
         as_frame_cache(3, paths)
     assert isinstance(FrameCache.build(paths[:1], workers=1, progress=False), FrameCache)
+
+
+def test_auto_cache_lives_in_the_dataset_folder(tmp_path, syn):
+    root = tmp_path / "copy"
+    shutil.copytree(syn, root)
+    ds = build_dataset("synthetic", root, "test", frame_cache="auto", num_clips=1, num_crops=1,
+                       **SMALL)
+    assert os.path.dirname(ds.frame_cache.file) == str(root / ".frame_cache")
