@@ -74,8 +74,13 @@ if HAS_EXTENSION:
         ctx.save_for_backward(input, out, lse)
         ctx.pool_args = (kernel_size, stride, padding, paper_grad)
         ctx.mark_non_differentiable(lse)
+        # lse never receives a gradient: without this autograd fills an lse-sized zero tensor
+        # (measured: ~8 % of a channels_last forward+backward).
+        ctx.set_materialize_grads(False)
 
     def _backward(ctx, grad_output, _grad_lse):
+        if grad_output is None:  # grads are not materialised (see _setup_context)
+            return None, None, None, None, None, None
         input, out, lse = ctx.saved_tensors
         kernel_size, stride, padding, paper_grad = ctx.pool_args
         grad_input = torch.ops.softpool3d.backward(grad_output, input, out, lse, kernel_size,
