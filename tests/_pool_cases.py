@@ -14,6 +14,8 @@ CASES = [
     ((1, 1, 1, 1, 1), 1, None, 0, False),                       # batch 1, a single cell
     ((1, 2, 3, 40, 30), (1, 3, 3), 1, (0, 1, 1), False),        # row blocks in several passes
     ((1, 2, 2, 3, 600), (1, 2, 2), 1, 0, True),                 # runs longer than a lane chunk
+    ((2, 3, 2, 4, 40), (2, 4, 40), 1, 0, False),                # global: reduced along the window
+    ((1, 2, 4, 9, 37), (2, 3, 37), (1, 2, 1), (1, 1, 0), True),  # whole rows, clamped in D and H
 ]
 
 

@@ -192,6 +192,65 @@ inline void widen_lanes(const half_t* __restrict p, int64_t stride, int64_t n,
   }
 }
 
+// Whole-row windows (contiguous layout, the window spans W: global pools). The lanes are the
+// window's own cells, reduced with 16 partial results combined in a fixed order (deterministic).
+constexpr int64_t kParts = 16;
+
+// max(m, x[0..n)); NaN is skipped, as in max_lanes.
+template <typename acc_t>
+inline acc_t reduce_max(const acc_t* __restrict x, int64_t n, acc_t m) {
+  acc_t part[kParts];
+  for (int64_t j = 0; j < kParts; ++j) part[j] = m;
+  int64_t i = 0;
+  for (; i + kParts <= n; i += kParts) {
+#pragma omp simd
+    for (int64_t j = 0; j < kParts; ++j) part[j] = x[i + j] > part[j] ? x[i + j] : part[j];
+  }
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (int64_t j = 0; j < kParts; ++j) m = part[j] > m ? part[j] : m;
+  return m;
+}
+
+// With d = shifted(x, m): s += sum e^d, t += sum d e^d over x[0..n).
+template <typename acc_t>
+inline void reduce_sums(const acc_t* __restrict x, int64_t n, acc_t m, acc_t& s, acc_t& t) {
+  acc_t ps[kParts] = {}, pt[kParts] = {};
+  int64_t i = 0;
+  for (; i + kParts <= n; i += kParts) {
+#pragma omp simd
+    for (int64_t j = 0; j < kParts; ++j) {
+      const acc_t d = shifted<acc_t>(x[i + j], m);
+      const acc_t e = exp_vec(d);
+      ps[j] += e;
+      pt[j] += e * d;
+    }
+  }
+  for (; i < n; ++i) {
+    const acc_t d = shifted<acc_t>(x[i], m);
+    const acc_t e = exp_vec(d);
+    s += e;
+    t += e * d;
+  }
+  for (int64_t j = 0; j < kParts; ++j) s += ps[j], t += pt[j];
+}
+
+// acc[i] += the gradient reaching x[i] from one window with output y, normaliser lse and
+// grad_output g (as grad_lanes, with y, lse, g shared by all lanes).
+template <typename acc_t>
+inline void grad_shared(const acc_t* __restrict x, int64_t n, acc_t y, acc_t lse, acc_t g,
+                        acc_t* __restrict acc, bool paper) {
+  if (paper) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) acc[i] += g * exp_vec(shifted<acc_t>(x[i], y) - lse);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const acc_t d = shifted<acc_t>(x[i], y);
+      acc[i] += g * exp_vec(d - lse) * (acc_t(1) + d);
+    }
+  }
+}
+
 // Float entry points, cloned per ISA.
 SOFTPOOL_CLONES void grad_lanes_f(const float* x, const float* y, const float* lse, const float* g,
                                   float* out, int64_t n, bool paper);
@@ -206,9 +265,29 @@ SOFTPOOL_CLONES void grad_strided_f(const float* x, const float* y, const float*
 SOFTPOOL_CLONES void widen_lanes_bf16(const c10::BFloat16* p, int64_t stride, int64_t n,
                                       float* buf);
 SOFTPOOL_CLONES void widen_lanes_half(const c10::Half* p, int64_t stride, int64_t n, float* buf);
+SOFTPOOL_CLONES float reduce_max_f(const float* x, int64_t n, float m);
+SOFTPOOL_CLONES void reduce_sums_f(const float* x, int64_t n, float m, float& s, float& t);
+SOFTPOOL_CLONES void grad_shared_f(const float* x, int64_t n, float y, float lse, float g,
+                                   float* acc, bool paper);
 SOFTPOOL_CLONES void finish_lanes_f(const float* m, const float* s, const float* t, float* y,
                                     float* log_s, int64_t n);
 
+inline float reduce_max_any(const float* x, int64_t n, float m) { return reduce_max_f(x, n, m); }
+inline double reduce_max_any(const double* x, int64_t n, double m) { return reduce_max(x, n, m); }
+inline void reduce_sums_any(const float* x, int64_t n, float m, float& s, float& t) {
+  reduce_sums_f(x, n, m, s, t);
+}
+inline void reduce_sums_any(const double* x, int64_t n, double m, double& s, double& t) {
+  reduce_sums(x, n, m, s, t);
+}
+inline void grad_shared_any(const float* x, int64_t n, float y, float lse, float g, float* acc,
+                            bool paper) {
+  grad_shared_f(x, n, y, lse, g, acc, paper);
+}
+inline void grad_shared_any(const double* x, int64_t n, double y, double lse, double g,
+                            double* acc, bool paper) {
+  grad_shared(x, n, y, lse, g, acc, paper);
+}
 inline void max_cells_any(const float* const* v, int64_t cells, float* m, int64_t n) {
   max_cells_f(v, cells, m, n);
 }

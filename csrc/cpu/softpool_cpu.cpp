@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -44,6 +45,14 @@ void widen_lanes_bf16(const c10::BFloat16* p, int64_t stride, int64_t n, float* 
 }
 void widen_lanes_half(const c10::Half* p, int64_t stride, int64_t n, float* buf) {
   widen_lanes(p, stride, n, buf);
+}
+float reduce_max_f(const float* x, int64_t n, float m) { return reduce_max(x, n, m); }
+void reduce_sums_f(const float* x, int64_t n, float m, float& s, float& t) {
+  reduce_sums(x, n, m, s, t);
+}
+void grad_shared_f(const float* x, int64_t n, float y, float lse, float g, float* acc,
+                   bool paper) {
+  grad_shared(x, n, y, lse, g, acc, paper);
 }
 void finish_lanes_f(const float* m, const float* s, const float* t, float* y, float* log_s,
                     int64_t n) {
@@ -78,22 +87,24 @@ inline const acc_t* lanes_view(const scalar_t* p, int64_t stride, int64_t n, acc
 
 // The lanes of every window cell, read once for the max pass and the sum pass: a pointer into
 // the input where it already is a contiguous acc_t run, else a converted copy (one per cell).
+// Storage is left uninitialised: a global pool has thousands of cells, and where no copy is
+// needed (float32 lanes with stride 1) the copies are never touched.
 template <typename acc_t>
 struct CellViews {
-  std::vector<acc_t> copies;
-  std::vector<const acc_t*> view;
+  std::unique_ptr<acc_t[]> copies;
+  std::unique_ptr<const acc_t*[]> view;
   int64_t cap;
   CellViews(int64_t cells, int64_t lane_cap)
-      : copies(cells * lane_cap), view(cells), cap(lane_cap) {}
+      : copies(new acc_t[cells * lane_cap]), view(new const acc_t*[cells]), cap(lane_cap) {}
   template <typename scalar_t>
   const acc_t* load(int64_t cell, const scalar_t* p, int64_t stride, int64_t n) {
-    return view[cell] = lanes_view(p, stride, n, copies.data() + cell * cap);
+    return view[cell] = lanes_view(p, stride, n, copies.get() + cell * cap);
   }
   // R segments of n lanes, segment r starting at p + r * row_step, side by side (R * n <= cap).
   template <typename scalar_t>
   void load_rows(int64_t cell, const scalar_t* p, int64_t row_step, int64_t R, int64_t stride,
                  int64_t n) {
-    acc_t* dst = copies.data() + cell * cap;
+    acc_t* dst = copies.get() + cell * cap;
     for (int64_t r = 0; r < R; ++r) {
       const acc_t* v = lanes_view(p + r * row_step, stride, n, dst + r * n);
       if (v != dst + r * n) std::copy(v, v + n, dst + r * n);
@@ -174,9 +185,56 @@ inline void store_lanes(const acc_t* m, const acc_t* s, const acc_t* t, int64_t 
 // run, read from the input with stride s along W. Consecutive rows whose H windows lie inside
 // [0, H) share every window cell, so a block of them is one set of lanes (rows side by side): W
 // rows are often short (28 columns), and long lane loops are what vectorises.
+// Whether every window spans whole input rows along W (then OW = 1: a global or row pool), where
+// the contiguous kernels reduce along the window instead of using output columns as lanes.
+inline bool whole_rows(const PoolGeometry& g) {
+  return g.kernel[2] == g.in[2] && g.padding[2] == 0;
+}
+
+// Contiguous forward of whole-row windows: a task is one output (nc, od, oh); its window's rows
+// (id, ih) are reduced in contiguous runs (rows that follow each other in memory merge).
+template <typename scalar_t>
+void forward_whole_rows(const scalar_t* x, const PoolGeometry& g, int64_t planes, scalar_t* y,
+                        at::opmath_type<scalar_t>* L) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2], OD = g.out[0], OH = g.out[1];
+  const int64_t rows = planes * OD * OH;
+  const int64_t grain = std::max<int64_t>(1, 32768 / (g.kernel[0] * g.kernel[1] * W));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    acc_t buf[kLanes];
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t oh = row % OH, od = (row / OH) % OD, nc = row / (OH * OD);
+      int64_t d0, d1, h0, h1;
+      clamp_window(od, g.kernel[0], g.stride[0], g.padding[0], D, d0, d1);
+      clamp_window(oh, g.kernel[1], g.stride[1], g.padding[1], H, h0, h1);
+      const scalar_t* plane = x + nc * D * H * W;
+      // Calls f(start, length) for the window's contiguous runs, in kLanes pieces.
+      auto for_each_piece = [&](auto&& f) {
+        const bool full_h = h0 == 0 && h1 == H;
+        const int64_t run = full_h ? H * W : (h1 - h0) * W;  // the rows of one id are adjacent
+        const int64_t ids = full_h ? 1 : d1 - d0;
+        const int64_t len = full_h ? (d1 - d0) * run : run;  // full H: all ids are adjacent
+        for (int64_t k = 0; k < ids; ++k) {
+          const int64_t start = ((d0 + k) * H + (full_h ? 0 : h0)) * W;
+          for (int64_t off = 0; off < len; off += kLanes)
+            f(lanes_view(plane + start + off, 1, std::min(kLanes, len - off), buf),
+              std::min(kLanes, len - off));
+        }
+      };
+      acc_t m = -std::numeric_limits<acc_t>::infinity(), s = 0, t = 0;
+      for_each_piece([&](const acc_t* v, int64_t n) { m = reduce_max_any(v, n, m); });
+      for_each_piece([&](const acc_t* v, int64_t n) { reduce_sums_any(v, n, m, s, t); });
+      const scalar_t out = static_cast<scalar_t>(m + t / s);
+      y[row] = out;
+      L[row] = tie_diff<acc_t>(m, static_cast<acc_t>(out)) + std::log(s);
+    }
+  });
+}
+
 template <typename scalar_t>
 void forward_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t planes, scalar_t* y,
                         at::opmath_type<scalar_t>* L) {
+  if (whole_rows(g)) return forward_whole_rows(x, g, planes, y, L);
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
@@ -221,8 +279,8 @@ void forward_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t planes
             std::fill(m, m + lanes, -std::numeric_limits<acc_t>::infinity());
             std::fill(s, s + lanes, acc_t(0));
             std::fill(t, t + lanes, acc_t(0));
-            max_cells_any(cellv.view.data(), c, m, lanes);
-            accumulate_cells_any(cellv.view.data(), c, m, s, t, lanes);
+            max_cells_any(cellv.view.get(), c, m, lanes);
+            accumulate_cells_any(cellv.view.get(), c, m, s, t, lanes);
             // Every window holds at least one in-range cell, so s >= 1 (or NaN).
             finish_lanes_any(m, s, t, ya, log_s, lanes);
             for (int64_t j = 0; j < R; ++j) {
@@ -269,8 +327,8 @@ void forward_channels_last(const scalar_t* x, const PoolGeometry& g, int64_t N, 
               const scalar_t* p = x + (((nn * D + id) * H + ih) * W + iw) * C + l0;
               cellv.load(c, p, int64_t(1), n);
             }
-        max_cells_any(cellv.view.data(), c, m, n);
-        accumulate_cells_any(cellv.view.data(), c, m, s, t, n);
+        max_cells_any(cellv.view.get(), c, m, n);
+        accumulate_cells_any(cellv.view.get(), c, m, s, t, n);
         const int64_t o = row * C + l0;
         store_lanes(m, s, t, n, ya, log_s, y + o, L + o);
       }
@@ -293,6 +351,7 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
   const int64_t grain = std::max<int64_t>(1, 16384 / (W * g.kernel[0] * g.kernel[1]));
   const WindowTable wd(D, g.kernel[0], g.stride[0], g.padding[0], OD);
   const WindowTable wh(H, g.kernel[1], g.stride[1], g.padding[1], OH);
+  const bool rows_whole = whole_rows(g);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> acc(W), xrow_buf(W);
     acc_t yb[kLanes], gb[kLanes], Lb[kLanes];
@@ -305,6 +364,11 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
       for (int64_t od = d0; od <= d1; ++od) {
         for (int64_t oh = h0; oh <= h1; ++oh) {
           const int64_t orow = ((nc * OD + od) * OH + oh) * OW;
+          if (rows_whole) {  // one window covers the row: y, lse, g shared by its cells
+            grad_shared_any(xrow, W, static_cast<acc_t>(y[orow]), static_cast<acc_t>(L[orow]),
+                            static_cast<acc_t>(gy[orow]), acc.data(), paper);
+            continue;
+          }
           for (const Run& r : runs) {
             for (int64_t l0 = r.o0; l0 < r.o1; l0 += kLanes) {
               const int64_t n = std::min(r.o1, l0 + kLanes) - l0;
