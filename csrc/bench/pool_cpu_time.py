@@ -1,6 +1,6 @@
 """SoftPool against max_pool3d and the composite formula in CPU time (time.process_time: the
 CPU seconds of this process's threads), which a machine shared with other jobs disturbs far less
-than wall time. Same shape and cases as tools/bench_pool.py; fp32, 2 threads.
+than wall time. Same shape and cases as tools/bench_pool.py plus a global pool; fp32, 2 threads.
 
     .venv/bin/python csrc/bench/pool_cpu_time.py [--iters 5]
 """
@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 import softpool3d
 
-CASES = {"k2s2": ((2, 2, 2), (2, 2, 2), (0, 0, 0)), "stem": ((1, 3, 3), (1, 2, 2), (0, 1, 1))}
+CASES = {"k2s2": ((2, 2, 2), (2, 2, 2), (0, 0, 0)), "stem": ((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+         "global": None}  # the whole (D, H, W) volume: a head pool
 
 
 def composite(x, k, s, p):
@@ -47,7 +48,8 @@ def main():
     print("layout        case method     fwd cpu-ms  f+b cpu-ms  fwd/max  f+b/max  f+b/comp")
     for layout in ("contiguous", "channels_last"):
         x = base if layout == "contiguous" else base.contiguous(memory_format=torch.channels_last_3d)
-        for case, (k, s, p) in CASES.items():
+        for case, geometry in CASES.items():
+            k, s, p = geometry or (tuple(x.shape[2:]), tuple(x.shape[2:]), (0, 0, 0))
             res = {}
             for name, fn in METHODS.items():
                 xg = x.clone().requires_grad_()
