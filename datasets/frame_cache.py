@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .decode import VideoDecodeError, open_video
+from .decode import VideoDecodeError, as_tensor, open_video
 
 __all__ = ["FrameCache", "as_frame_cache", "fingerprint", "decode_all"]
 
@@ -57,7 +57,7 @@ def decode_all(path: str):
     try:
         reader, n = open_video(path)
         try:
-            frames = reader.get_batch(list(range(n))).asnumpy()
+            frames = as_tensor(reader.get_batch(list(range(n)))).numpy()  # any decord bridge
         except Exception as e:  # noqa: BLE001 - decord raises several types
             raise VideoDecodeError(path, f"cannot decode all {n} frames ({type(e).__name__})") \
                 from None

@@ -22,6 +22,15 @@ def _usable(decoder):
         return False
 
 
+@pytest.fixture(autouse=True)
+def native_decord_bridge():
+    """pytorchvideo's decord decoder switches decord's global bridge to torch: put it back so that
+    later tests see the default."""
+    yield
+    import decord
+    decord.bridge.set_bridge("native")
+
+
 ARGS = dict(frames=4, rate=3, crop=32, scale=[36, 40], seed=0, clips=3, threads=1)
 
 

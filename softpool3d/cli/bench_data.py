@@ -148,8 +148,11 @@ class RawClips(torch.utils.data.Dataset):
 def pytorchvideo_dataset(plan, a, transform=True):
     """pytorchvideo's ``LabeledVideoDataset`` (decord) serving the planned clips, one per entry
     (``transform=False``: only the temporal subsampling, float32 ``(C, T, H, W)`` in [0, 255])."""
+    import decord
     from pytorchvideo.data.clip_sampling import ClipInfo, ClipSampler
     from pytorchvideo.data.labeled_video_dataset import LabeledVideoDataset
+
+    decord.bridge.set_bridge("torch")  # what pytorchvideo's decoder expects (its import sets it once)
 
     span = (a.frames - 1) * a.rate + 1
 
