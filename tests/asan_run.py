@@ -2,13 +2,11 @@
 (loaded by path; the softpool3d package is not imported, its _C would register the same ops).
 Usage: LD_PRELOAD=libasan.so python asan_run.py LIB.so. ASan aborts on the first bad access;
 otherwise exits 1 if the kernel and the device bodies disagree (float64), else 0."""
-import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _pool_cases import CASES, exhaustive_cases  # noqa: E402
+from _pool_cases import CASES, exhaustive_cases  # found beside this script
 
 
 def triple(v, default=None):
