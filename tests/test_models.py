@@ -74,13 +74,13 @@ def test_registry_names_and_errors():
 
 def test_input_specs():
     keys = {"num_frames", "sampling_rate", "crop_size", "test_crop_size", "alpha", "num_clips",
-            "num_crops"}
+            "num_crops", "train_scale"}
     for name in MODELS:
         spec = model_input_spec(name)
         assert set(spec) == keys, name
         assert (spec["alpha"] is not None) == name.startswith("slowfast"), name
     assert model_input_spec("slow_r50") == dict(num_frames=8, sampling_rate=8, crop_size=224,
-                                                test_crop_size=256, alpha=None, num_clips=10,
+                                                test_crop_size=256, alpha=None, num_clips=10, train_scale=None,
                                                 num_crops=3)
     assert model_input_spec("slowfast_r50")["alpha"] == 4
     assert model_input_spec("slowfast_r50")["num_frames"] == 32
