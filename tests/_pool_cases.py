@@ -60,3 +60,12 @@ def exhaustive_cases(axis: int, batch=(2, 3)):
         cases.append((shape, tuple(d[1] for d in dims), tuple(d[2] for d in dims),
                       tuple(d[3] for d in dims), ceil))
     return cases
+
+
+def single_thread():
+    """One intra-op thread for the duration (a generator for a pytest fixture): thousands of tiny
+    calls, where waking the thread pool costs ~10x the work on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,7 +7,7 @@ import torch
 
 import softpool3d
 from softpool3d import reference
-from _pool_cases import CASES, case_id, exhaustive_cases
+from _pool_cases import single_thread, CASES, case_id, exhaustive_cases
 from test_ops import DTYPES, TOL, assert_close_to
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
@@ -15,13 +15,7 @@ pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
 ops = torch.ops.softpool3d
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Thousands of tiny calls: waking intra-op threads costs ~10x the work on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(autouse=True)(single_thread)
 
 
 def triple(v, default=None):

@@ -7,19 +7,13 @@ import torch
 
 import softpool3d
 from softpool3d import reference
-from _pool_cases import exhaustive_cases, legal_1d
+from _pool_cases import single_thread, exhaustive_cases, legal_1d
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
                                 reason="the compiled extension is required for these tests")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Thousands of tiny calls: waking intra-op threads costs ~10x the work on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(autouse=True)(single_thread)
 
 
 def close(actual, expected, tol=1e-12):
