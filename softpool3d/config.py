@@ -43,6 +43,7 @@ class DataConfig:
     num_crops: Optional[int] = None
     workers: int = 2
     pin_memory: bool = True
+    decoder: Literal["decord", "torchcodec"] = "decord"  # the video decoding library
     options: Dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of build_dataset
 
 
@@ -75,6 +76,11 @@ class OptimConfig:
     min_lr: float = 0.0                      # end of the cosine
     label_smoothing: float = 0.0
     clip_grad: Optional[float] = None        # max global grad norm
+    # per-part learning rates (parts: stem, stage1 .. stageN, head; see FinetuneConfig): the head's
+    # lr is lr x head_lr_mult (e.g. 10 for a re-initialised classifier); layer_decay < 1 gives part
+    # i of P (stem = 0, head = P - 1) lr x layer_decay^(P - 1 - i); both multiply
+    head_lr_mult: float = 1.0
+    layer_decay: float = 1.0
 
 
 @dataclass
@@ -94,6 +100,21 @@ class TrainConfig:
     # under torchrun: a collective that waits longer than this for another rank ends the run (a
     # stalled or dead rank); longer than the longest one-rank pause (rank 0 writing a checkpoint)
     dist_timeout_s: float = 300.0
+    # one optimiser step every accumulate_steps batches (the loss of each batch divided by it): an
+    # effective batch of batch_size x accumulate_steps x world size. The lr schedule, optim.
+    # base_batch_size scaling and the logged step count optimiser steps; an epoch's last, shorter
+    # group still steps. Under DDP the gradients are all-reduced on the group's last batch only.
+    accumulate_steps: int = 1
+    # exponential moving average of the weights (and BN statistics) after every optimiser step,
+    # weight_ema = decay x weight_ema + (1 - decay) x weight; null: off. Validation, the test,
+    # best.pth and the checkpoint's "model" use the averaged weights (the trained ones are kept
+    # for resuming as "raw_model"). Typical: 0.999 to 0.9999 (about 1 / (1 - decay) steps)
+    ema_decay: Optional[float] = None
+    # mixup / cutmix of each training batch (torchvision.transforms.v2 MixUp / CutMix, the same
+    # mix for both SlowFast pathways, soft targets with the cross-entropy): the Beta(alpha, alpha)
+    # parameter; 0: off. With both on, each batch draws one of the two at random
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
 
 
 @dataclass
@@ -107,12 +128,27 @@ class TestConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Which parts of the network train, and how BatchNorm behaves while training. Every model
+    family is split into the same named parts, in order: ``stem``, ``stage1`` ... ``stageN`` (4 for
+    the ResNets and X3D), ``head`` (the classifier, with X3D's conv_5 and SlowFast's last fusion
+    pools; softpool3d.engine.finetune.model_parts lists them for a model)."""
+    freeze: List[str] = field(default_factory=list)  # parts whose parameters are not trained
+                                                     # (e.g. [stem, stage1]); their BN layers keep
+                                                     # their statistics too
+    freeze_bn_stats: bool = False    # every BatchNorm in eval mode while training: the running
+                                     # statistics stay those loaded (small batches, fine-tuning)
+    freeze_bn_affine: bool = False   # every BatchNorm's weight and bias not trained
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -343,6 +379,19 @@ def validate(cfg: Config) -> Config:
            "null or positive", cfg.optim.clip_grad)
     _check(cfg.train.dist_timeout_s > 0, "train.dist_timeout_s", "positive (seconds)",
            cfg.train.dist_timeout_s)
+    _check(cfg.train.accumulate_steps >= 1, "train.accumulate_steps", "at least 1",
+           cfg.train.accumulate_steps)
+    _check(cfg.train.ema_decay is None or 0 < cfg.train.ema_decay < 1, "train.ema_decay",
+           "null or in (0, 1)", cfg.train.ema_decay)
+    for key in ("mixup_alpha", "cutmix_alpha"):
+        _check(getattr(cfg.train, key) >= 0, f"train.{key}", "at least 0 (0: off)",
+               getattr(cfg.train, key))
+    _check(cfg.optim.head_lr_mult > 0, "optim.head_lr_mult", "positive", cfg.optim.head_lr_mult)
+    _check(0 < cfg.optim.layer_decay <= 1, "optim.layer_decay", "in (0, 1] (1: off)",
+           cfg.optim.layer_decay)
+    _check(not (cfg.finetune.freeze_bn_stats and cfg.train.precise_bn), "finetune.freeze_bn_stats",
+           "false when train.precise_bn is true (precise BN recomputes the statistics that "
+           "freeze_bn_stats keeps)", cfg.finetune.freeze_bn_stats)
     scale = cfg.data.train_scale
     _check(scale is None or (len(scale) == 2 and 1 <= scale[0] <= scale[1]), "data.train_scale",
            "null or [min, max] with 1 <= min <= max", scale)

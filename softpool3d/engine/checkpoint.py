@@ -163,8 +163,10 @@ def load_latest(out_dir: str, warn: Callable[[str], None] = print
 def restore(state: Dict[str, Any], model, optimizer=None, scheduler=None, scaler=None,
             rank: int = 0, world_size: int = 1) -> Dict[str, Any]:
     """Load a ``training_state`` into the given objects and this rank's RNG states (when the run had
-    the same number of ranks). Returns ``{"epoch", "best_metric"}``."""
-    unwrap(model).load_state_dict(state["model"])
+    the same number of ranks). Returns ``{"epoch", "best_metric"}``. A run that keeps an EMA of its
+    weights stores the EMA as ``model`` and the trained weights as ``raw_model``: those are
+    restored."""
+    unwrap(model).load_state_dict(state.get("raw_model", state["model"]))
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:

@@ -13,15 +13,18 @@ from torch.utils.data import DataLoader, DistributedSampler
 from softpool3d import models
 from softpool3d.config import ConfigError, resolve_from_model_spec
 from softpool3d.datasets import DATASETS, build_dataset, loader_seed_kwargs
+from softpool3d.datasets.decode import check_decoder
 from softpool3d.pools import pool_names
 
 from . import distributed as du
+from . import finetune
 from .evaluate import ShardSampler
 
 FOLDED = ("ucf101", "hmdb51")
 # build_dataset arguments the config sets itself (data.options may not)
 _SET_BY_CONFIG = ("name", "root", "split", "fold", "num_frames", "sampling_rate", "crop_size",
-                  "mode", "alpha", "seed", "train_scale", "test_scale", "num_clips", "num_crops")
+                  "mode", "alpha", "seed", "train_scale", "test_scale", "num_clips", "num_crops",
+                  "decoder")
 
 
 def _unknown(key: str, what: str, value: str, valid) -> ConfigError:
@@ -43,8 +46,18 @@ def check_names(cfg) -> None:
     params = inspect.signature(build_dataset).parameters
     options = [p for p in params if p not in _SET_BY_CONFIG]
     for key in cfg.data.options:
+        if key == "decoder":  # the older spelling of data.decoder: still read
+            if cfg.data.decoder not in ("decord", cfg.data.options["decoder"]):
+                raise ConfigError(f"config keys 'data.decoder' ({cfg.data.decoder!r}) and "
+                                  f"'data.options.decoder' ({cfg.data.options['decoder']!r}) "
+                                  "disagree: set data.decoder only")
+            continue
         if key not in options:
             raise _unknown("data.options", "option", key, options)
+    try:
+        check_decoder(decoder(cfg))
+    except ImportError as e:
+        raise ConfigError(f"config key 'data.decoder': {e}") from None
 
 
 def resolve(cfg):
@@ -65,6 +78,11 @@ def alpha(cfg) -> Optional[int]:
     return models.model_input_spec(cfg.model.name).get("alpha")
 
 
+def decoder(cfg) -> str:
+    """``data.decoder``, or the older ``data.options.decoder`` where that is set."""
+    return cfg.data.options.get("decoder", cfg.data.decoder)
+
+
 def build_split(cfg, split: str, mode: str, views: Optional[tuple] = None, fold: Optional[int] = None):
     """The dataset of ``split`` in ``mode`` train|val|test; ``views=(clips, crops)`` overrides the
     test views (validation during training uses one centre view)."""
@@ -73,12 +91,12 @@ def build_split(cfg, split: str, mode: str, views: Optional[tuple] = None, fold:
     clips, crops = views if views is not None else (d.num_clips, d.num_crops)
     kwargs = dict(num_frames=d.num_frames, sampling_rate=d.sampling_rate,
                   crop_size=d.crop_size if train else d.test_crop_size, mode=mode,
-                  alpha=alpha(cfg), seed=cfg.train.seed)
+                  alpha=alpha(cfg), seed=cfg.train.seed, decoder=decoder(cfg))
     if train:
         kwargs.update(train_scale=tuple(d.train_scale) if d.train_scale else None)
     else:
         kwargs.update(test_scale=d.test_scale, num_clips=clips, num_crops=crops)
-    kwargs.update(d.options)
+    kwargs.update({k: v for k, v in d.options.items() if k != "decoder"})
     return build_dataset(d.name, d.root, split, fold=d.fold if fold is None else fold, **kwargs)
 
 
@@ -104,7 +122,8 @@ def eval_loader(cfg, dataset, device: torch.device, batch_size: Optional[int] = 
 
 
 def build_model(cfg, num_classes: int) -> torch.nn.Module:
-    """The configured model (pooling swapped in), with ``model.init_checkpoint`` loaded if set."""
+    """The configured model (pooling swapped in), with ``model.init_checkpoint`` loaded if set and
+    the parameters of ``finetune`` frozen (ConfigError for a part the model does not have)."""
     m = cfg.model
     model = models.build_model(m.name, num_classes, pool=m.pool, pool_sites=m.pool_sites,
                                num_frames=cfg.data.num_frames, crop_size=cfg.data.crop_size,
@@ -113,4 +132,7 @@ def build_model(cfg, num_classes: int) -> torch.nn.Module:
         report = models.load_checkpoint(model, m.init_checkpoint)
         if du.is_main():
             print(f"initialised from {m.init_checkpoint}: {report}", flush=True)
+    frozen = finetune.apply_freeze(model, cfg.finetune)
+    if frozen and du.is_main():
+        print(f"frozen: {', '.join(frozen)}", flush=True)
     return model

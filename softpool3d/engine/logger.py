@@ -1,4 +1,17 @@
-"""Run logs on rank 0: JSON-lines metrics (``metrics.jsonl``) and TensorBoard scalars."""
+"""Run logs on rank 0: JSON-lines metrics (``metrics.jsonl``) and TensorBoard scalars.
+
+Every record goes to ``metrics.jsonl`` as it is. TensorBoard gets the measurements only, one x axis
+per tag prefix so that no chart mixes iterations with epochs:
+
+    record kind    TensorBoard tag        x axis
+    train_step     train_iter/<name>      optimiser step
+    train_epoch    epoch/train_<name>     epoch
+    val            epoch/val_<name>       epoch
+    test           test/<name>            epoch of the tested weights
+
+Bookkeeping counts (clips, videos, views, substitutions, bad videos) and other kinds (errors) are
+left out of TensorBoard.
+"""
 from __future__ import annotations
 
 import json
@@ -6,10 +19,25 @@ import os
 import time
 from typing import Any, Dict, Optional
 
+# record kind -> TensorBoard tag prefix
+TB_TAGS = {"train_step": "train_iter/", "train_epoch": "epoch/train_", "val": "epoch/val_",
+           "test": "test/"}
+# counts, not measurements: JSON lines only
+BOOKKEEPING = frozenset({"clips", "substitutions", "num_videos", "num_views", "skipped", "epoch",
+                         "step"})
+
+
+def tb_tag(kind: str, name: str) -> Optional[str]:
+    """The TensorBoard tag of value ``name`` of a ``kind`` record, or None (not a scalar there)."""
+    prefix = TB_TAGS.get(kind)
+    if prefix is None or name in BOOKKEEPING:
+        return None
+    return prefix + name
+
 
 class RunLogger:
     """``log(kind, step, **values)`` appends one JSON line and, for numbers, TensorBoard scalars
-    ``kind/name``. Inactive (a no-op) when ``out_dir`` is None (the other ranks)."""
+    (see ``TB_TAGS``). Inactive (a no-op) when ``out_dir`` is None (the other ranks)."""
 
     def __init__(self, out_dir: Optional[str], tensorboard: bool = True):
         self.active = out_dir is not None
@@ -34,8 +62,9 @@ class RunLogger:
         self.file.flush()
         if self.tb is not None:
             for name, v in values.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    self.tb.add_scalar(f"{kind}/{name}", v, step)
+                tag = tb_tag(kind, name)
+                if tag is not None and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    self.tb.add_scalar(tag, v, step)
 
     def close(self) -> None:
         if self.file is not None:
@@ -44,3 +73,22 @@ class RunLogger:
         if self.tb is not None:
             self.tb.close()
             self.tb = None
+
+
+def log_test(out_dir: Optional[str], epoch: int, metrics: Dict[str, Any], tensorboard: bool = True
+             ) -> None:
+    """Append the final test's metrics (top1, top5, mean class accuracy, ...) as a ``test`` record
+    at ``epoch`` (rank 0; a no-op without ``out_dir``)."""
+    logger = RunLogger(out_dir, tensorboard=tensorboard)
+    try:
+        logger.log("test", epoch, **{k: v for k, v in metrics.items()
+                                     if isinstance(v, (int, float, str)) or v is None})
+    finally:
+        logger.close()
+
+
+def results_metrics(metrics: Dict[str, Any]) -> Dict[str, Any]:
+    """The scalar metrics of an ``evaluate`` result (no confusion matrix, no per-video data)."""
+    keys = ("top1", "top5", "mean_class_acc", "num_videos", "num_views", "skipped",
+            "substitutions", "time_s")
+    return {k: metrics[k] for k in keys if k in metrics}

@@ -3,30 +3,44 @@ linear warm-up + cosine learning-rate schedule."""
 from __future__ import annotations
 
 import math
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
 
+from softpool3d.config import ConfigError
+
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
 
 
-def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool = False
-                 ) -> List[Dict]:
-    """Two groups: decayed weights, and (unless ``decay_norm_and_bias``) norm parameters and biases
-    (any parameter of a norm layer, or any 0/1-D parameter) with no weight decay."""
+def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool = False,
+                 lr_mults: Optional[Dict[int, float]] = None) -> List[Dict]:
+    """Decayed weights, and (unless ``decay_norm_and_bias``) norm parameters and biases (any
+    parameter of a norm layer, or any 0/1-D parameter) with no weight decay; frozen parameters
+    (``requires_grad`` False) are left out. With ``lr_mults`` (``{id(parameter): multiplier}``, see
+    finetune.lr_multipliers) each of the two is split by multiplier, every group carrying its
+    ``lr_mult`` (the scheduler scales each group's peak lr by it)."""
     norm_params = {id(p) for m in model.modules() if isinstance(m, _NORMS)
                    for p in m.parameters(recurse=False)}
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        exempt = not decay_norm_and_bias and (id(p) in norm_params or p.ndim <= 1)
-        (no_decay if exempt else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    return groups
+    lr_mults = lr_mults or {}
+    groups: Dict[tuple, Dict] = {}
+    for exempt_group in (False, True):
+        for _, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            exempt = not decay_norm_and_bias and (id(p) in norm_params or p.ndim <= 1)
+            if exempt != exempt_group:
+                continue
+            mult = lr_mults.get(id(p), 1.0)
+            key = (exempt, mult)
+            if key not in groups:
+                groups[key] = {"params": [], "weight_decay": 0.0 if exempt else weight_decay}
+                if lr_mults:
+                    groups[key]["lr_mult"] = mult
+            groups[key]["params"].append(p)
+    if not groups:
+        return [{"params": [], "weight_decay": weight_decay}]
+    return list(groups.values())
 
 
 def scaled_lr(ocfg, total_batch: int) -> float:
@@ -35,9 +49,18 @@ def scaled_lr(ocfg, total_batch: int) -> float:
 
 
 def build_optimizer(model: nn.Module, ocfg, total_batch: int = 0) -> torch.optim.Optimizer:
-    """SGD or AdamW from an ``OptimConfig`` (peak lr scaled to ``total_batch``, see scaled_lr)."""
-    groups = param_groups(model, ocfg.weight_decay, ocfg.decay_norm_and_bias)
+    """SGD or AdamW from an ``OptimConfig`` (peak lr scaled to ``total_batch``, see scaled_lr) over
+    the trainable parameters, with the per-part lr multipliers ``ocfg.head_lr_mult`` and
+    ``ocfg.layer_decay``."""
+    from .finetune import lr_multipliers
+    mults = lr_multipliers(model, getattr(ocfg, "head_lr_mult", 1.0),
+                           getattr(ocfg, "layer_decay", 1.0))
+    groups = param_groups(model, ocfg.weight_decay, ocfg.decay_norm_and_bias, mults)
+    if not any(g["params"] for g in groups):
+        raise ConfigError("config key 'finetune.freeze': every parameter is frozen; nothing to train")
     lr = scaled_lr(ocfg, total_batch) if total_batch else ocfg.lr
+    for g in groups:
+        g["lr"] = lr * g.get("lr_mult", 1.0)
     if ocfg.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=ocfg.momentum, nesterov=ocfg.nesterov)
     if ocfg.name == "adamw":
@@ -71,6 +94,12 @@ def schedule(ocfg, iters_per_epoch: int) -> WarmupCosine:
                         min_factor=ocfg.min_lr / ocfg.lr if ocfg.lr > 0 else 0.0)
 
 
+def base_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The current lr of the parameters without a per-part multiplier."""
+    g = optimizer.param_groups[0]
+    return g["lr"] / g.get("lr_mult", 1.0)
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, ocfg, iters_per_epoch: int
                     ) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-iteration ``LambdaLR`` (call ``.step()`` after every optimiser step)."""
@@ -85,8 +114,8 @@ def follow_config(scheduler, ocfg, iters_per_epoch: int, total_batch: int = 0) -
     peak = scaled_lr(ocfg, total_batch) if total_batch else ocfg.lr
     groups = scheduler.optimizer.param_groups
     scheduler.lr_lambdas = [fn] * len(groups)
-    scheduler.base_lrs = [peak] * len(groups)
-    for g in groups:
-        g["initial_lr"] = peak
-        g["lr"] = peak * fn(scheduler.last_epoch)
+    scheduler.base_lrs = [peak * g.get("lr_mult", 1.0) for g in groups]
+    for g, base in zip(groups, scheduler.base_lrs):
+        g["initial_lr"] = base
+        g["lr"] = base * fn(scheduler.last_epoch)
     scheduler._last_lr = [g["lr"] for g in groups]

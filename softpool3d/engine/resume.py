@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Tuple
 
-from softpool3d.config import ConfigError
+from softpool3d.config import Config, ConfigError, to_dict
 
 # keys a resume may change: they extend the run, or change how it is observed/tested/loaded
 MAY_CHANGE = ("optim.epochs", "train.eval_every", "train.log_every", "train.tensorboard",
@@ -31,12 +31,17 @@ def flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 
 def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Dict[str, Tuple[Any, Any]]:
-    """``{key: (checkpoint value, new value)}`` for every key whose value differs."""
+    """``{key: (checkpoint value, new value)}`` for every key whose value differs. A key that the
+    checkpoint's config lacks (it was written before the key existed) counts as the schema's
+    default, so a new option left at its default is no change."""
     a, b = flatten(old), flatten(new)
+    defaults = flatten(to_dict(Config()))
     missing = object()
     out = {}
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key, missing), b.get(key, missing)
+        if va is missing and key in defaults and not any(k.startswith(key + ".") for k in a):
+            va = defaults[key]
         if va != vb:
             out[key] = (None if va is missing else va, None if vb is missing else vb)
     return out

@@ -1,8 +1,12 @@
 """The training loop (plain, timm-like): epochs of SGD/AdamW steps with AMP, gradient clipping and
 label smoothing, a non-finite-loss stop, optional precise-BN, validation every k epochs and an
-atomic checkpoint (last + best) after every epoch."""
+atomic checkpoint (last + best) after every epoch. Fine-tuning options (see config.py): gradient
+accumulation (``train.accumulate_steps``), mixup/cutmix (``train.mixup_alpha``/``cutmix_alpha``,
+engine/mixing.py), an EMA of the weights (``train.ema_decay``), frozen BatchNorm statistics and
+frozen parts (``finetune``, engine/finetune.py)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import random
@@ -14,14 +18,18 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import badvideos
 from . import checkpoint as ckpt
 from . import distributed as du
 from .evaluate import autocast, evaluate, forward, to_device
+from .finetune import set_train_mode
 from .logger import RunLogger
 from .meters import topk_correct
+from .mixing import build_mixer
+from .optim import base_lr
 
 
 class NonFiniteLossError(RuntimeError):
@@ -106,61 +114,110 @@ class TrainState:
     elapsed_s: float = 0.0               # training time over all resumes
     history: list = field(default_factory=list)
     resumes: list = field(default_factory=list)     # [{"epoch", "changed": {key: [old, new]}}]
+    # the EMA's {"model": state dict, "n_averaged": int} read from a checkpoint (not stored here:
+    # the checkpoint holds the EMA weights as "model")
+    ema: Optional[dict] = None
 
 
-def steps_per_epoch(cfg, loader) -> int:
-    """Optimiser steps in one epoch: the loader's batches, capped by ``train.max_steps_per_epoch``."""
+def batches_per_epoch(cfg, loader) -> int:
+    """Batches (forward/backward passes) in one epoch: the loader's, capped by
+    ``train.max_steps_per_epoch``."""
     cap = cfg.train.max_steps_per_epoch
     return len(loader) if cap is None else min(len(loader), cap)
 
 
+def steps_per_epoch(cfg, loader) -> int:
+    """Optimiser steps in one epoch: one per ``train.accumulate_steps`` batches (a shorter last
+    group steps too). The lr schedule counts these."""
+    return math.ceil(batches_per_epoch(cfg, loader) / cfg.train.accumulate_steps)
+
+
+def make_ema(model: nn.Module, decay: Optional[float], state: Optional[dict] = None
+             ) -> Optional[AveragedModel]:
+    """An EMA of ``model``'s parameters and buffers (``torch.optim.swa_utils.AveragedModel`` with
+    ``get_ema_multi_avg_fn(decay)``), restored from ``state`` (see TrainState.ema); None when
+    ``decay`` is None."""
+    if decay is None:
+        return None
+    ema = AveragedModel(ckpt.unwrap(model), multi_avg_fn=get_ema_multi_avg_fn(decay),
+                        use_buffers=True)
+    if state is not None:
+        ema.module.load_state_dict(state["model"])
+        ema.n_averaged.fill_(int(state["n_averaged"]))
+    return ema
+
+
+def _correct(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return topk_correct(logits.detach().float(), labels, (1,))[1]
+
+
 def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, device, cfg, epoch: int,
-                    state: TrainState, logger: RunLogger, steps: int,
-                    bad: Optional[Dict[str, str]] = None) -> Dict[str, float]:
-    """One pass over ``loader`` (at most ``steps`` batches); returns loss/top1/clips and the
-    substitutions of bad videos summed over the ranks, and the throughput. The bad
-    videos met on this rank are added to ``bad`` (``{path: reason}``)."""
-    model.train()
+                    state: TrainState, logger: RunLogger, batches: int,
+                    bad: Optional[Dict[str, str]] = None, ema: Optional[AveragedModel] = None,
+                    mixer=None) -> Dict[str, float]:
+    """One pass over ``loader`` (at most ``batches`` batches, an optimiser step every
+    ``train.accumulate_steps`` of them); returns loss/top1/clips and the substitutions of bad
+    videos summed over the ranks, and the throughput. The bad videos met on this rank are added to
+    ``bad`` (``{path: reason}``). ``ema`` is updated after every optimiser step; ``mixer`` (see
+    mixing.py) mixes each batch (top1 then counts the unmixed label)."""
+    set_train_mode(model, getattr(cfg, "finetune", None))
     tc = cfg.train
+    accum = tc.accumulate_steps
     sums = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "substitutions": 0.0}
-    bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
+    seen: list = []  # the sample indices this rank trained on (shard_report checks the shards)
+    bar = tqdm(total=batches, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
                dynamic_ncols=True, disable=not du.is_main() or not sys.stderr.isatty())
     start = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
     for it, batch in enumerate(loader):
-        if it >= steps:
+        if it >= batches:
             break
+        group_start = it - it % accum
+        group_size = min(accum, batches - group_start)
+        last_of_group = it + 1 == group_start + group_size
         video = to_device(batch["video"], device)
         labels = batch["label"].to(device)
-        with autocast(device, tc.amp):
-            logits = forward(model, video)
-        loss = criterion(logits.float(), labels)
-        if du.any_true(not bool(torch.isfinite(loss.detach()).item())):
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, iteration {it + 1} "
-                f"(lr {optimizer.param_groups[0]['lr']:.4g})")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.optim.clip_grad:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        state.step += 1
+        targets = labels
+        if mixer is not None:
+            video, targets = mixer(video, labels)
+        # DDP: all-reduce the gradients on the last batch of a group only
+        sync = contextlib.nullcontext() if last_of_group or not hasattr(model, "no_sync") \
+            else model.no_sync()
+        with sync:
+            with autocast(device, tc.amp):
+                logits = forward(model, video)
+            loss = criterion(logits.float(), targets)
+            if du.any_true(not bool(torch.isfinite(loss.detach()).item())):
+                raise NonFiniteLossError(
+                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, iteration {it + 1} "
+                    f"(lr {base_lr(optimizer):.4g})")
+            scaler.scale(loss / group_size).backward()
+        if last_of_group:
+            if cfg.optim.clip_grad:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            if ema is not None:
+                ema.update_parameters(ckpt.unwrap(model))
 
         n = labels.shape[0]
         loss_v = float(loss.detach())
         sums["loss"] += loss_v * n
-        sums["correct"] += topk_correct(logits.detach().float(), labels, (1,))[1]
+        sums["correct"] += _correct(logits, labels)
         sums["clips"] += n
         sums["substitutions"] += int(torch.as_tensor(batch.get("skipped", 0)).sum())
+        seen.extend(torch.as_tensor(batch["index"]).reshape(-1).tolist())
         if bad is not None:
             bad.update(badvideos.from_batch(batch))
         rate = sums["clips"] * du.world_size() / max(1e-9, time.perf_counter() - start)
-        lr = optimizer.param_groups[0]["lr"]
+        lr = base_lr(optimizer)
         bar.set_postfix(loss=f"{loss_v:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}", refresh=False)
         bar.update(1)
-        if tc.log_every and state.step % tc.log_every == 0:
+        if last_of_group and tc.log_every and state.step % tc.log_every == 0:
             logger.log("train_step", state.step, loss=loss_v, lr=lr, clips_per_s=rate)
     bar.close()
     seconds = time.perf_counter() - start
@@ -168,8 +225,8 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
     clips = max(1.0, total["clips"])
     return {"loss": total["loss"] / clips, "top1": total["correct"] / clips,
             "clips": int(total["clips"]), "substitutions": int(total["substitutions"]),
-            "lr": optimizer.param_groups[0]["lr"], "time_s": seconds,
-            "clips_per_s": total["clips"] / max(1e-9, seconds)}
+            "lr": base_lr(optimizer), "time_s": seconds,
+            "clips_per_s": total["clips"] / max(1e-9, seconds), "shards": du.shard_report(seen)}
 
 
 def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, device, out_dir,
@@ -183,7 +240,10 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
     is_main = du.is_main()
     logger = RunLogger(out_dir if is_main else None, tensorboard=tc.tensorboard)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-    steps = steps_per_epoch(cfg, train_loader)
+    batches = batches_per_epoch(cfg, train_loader)
+    ema = make_ema(model, tc.ema_decay, state.ema)
+    state.ema = None
+    mixer = build_mixer(cfg, num_classes)
     bad = badvideos.BadVideos(state.bad_videos)
     datasets = [train_loader.dataset, getattr(val_loader, "dataset", None)]
     bad.add_dataset("train", datasets[0])  # listed but missing videos count as bad
@@ -197,7 +257,8 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
             met: Dict[str, str] = {}
             try:
                 stats = train_one_epoch(model, train_loader, optimizer, scheduler, scaler, criterion,
-                                        device, cfg, epoch, state, logger, steps, met)
+                                        device, cfg, epoch, state, logger, batches, met, ema=ema,
+                                        mixer=mixer)
             except NonFiniteLossError as e:
                 last = ckpt.find_last(out_dir) if out_dir else None
                 kept = (f"the last good checkpoint {last} (epoch {state.epoch}) was kept"
@@ -210,8 +271,14 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
                 raise NonFiniteLossError(msg) from None
             bad.add("train", badvideos.gather(met), stats["substitutions"])
             du.broadcast_buffers(ckpt.unwrap(model))  # the ranks validate and save the same model
+            if ema is not None:
+                du.broadcast_buffers(ema.module)
             if tc.precise_bn:
                 update_bn_stats(model, train_loader, device, tc.precise_bn_batches, tc.amp)
+                if ema is not None:
+                    update_bn_stats(ema.module, train_loader, device, tc.precise_bn_batches, tc.amp)
+            # what is validated, tested and published: the EMA weights when they are kept
+            eval_model = ema.module if ema is not None else ckpt.unwrap(model)
             record = {"epoch": epoch + 1, "train": stats}
             val_top1 = None
             last_epoch = epoch + 1 == cfg.optim.epochs
@@ -219,7 +286,7 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
                                                             or last_epoch):
                 # the bare module: ranks may run different numbers of eval batches, and DDP's
                 # forward would wait for the others (buffers are broadcast at every forward)
-                val = evaluate(ckpt.unwrap(model), val_loader, device, num_classes, tc.amp,
+                val = evaluate(eval_model, val_loader, device, num_classes, tc.amp,
                                cfg.test.average)
                 val.pop("confusion")
                 bad.add("val", val.pop("bad_videos"), val["substitutions"])
@@ -244,6 +311,10 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
                     blob = ckpt.training_state(model, optimizer, scheduler, scaler, state.epoch,
                                                state.best_metric, rngs, config_dict,
                                                {"train_state": _state_dict(state)})
+                    if ema is not None:  # "model": the weights to evaluate and publish
+                        blob.update(raw_model=blob["model"], model=ema.module.state_dict(),
+                                    ema={"decay": tc.ema_decay,
+                                         "n_averaged": int(ema.n_averaged)})
                     path = ckpt.save(blob, out_dir, is_best)
                     if "on_checkpoint" in hooks:
                         hooks["on_checkpoint"](state.epoch, path)
@@ -254,14 +325,16 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
 
 
 def _state_dict(state: TrainState) -> dict:
-    return dict(state.__dict__)
+    return {k: v for k, v in state.__dict__.items() if k != "ema"}
 
 
 def load_train_state(blob: dict) -> TrainState:
-    known = {f for f in TrainState.__dataclass_fields__}
+    known = {f for f in TrainState.__dataclass_fields__} - {"ema"}
     st = TrainState(**{k: v for k, v in blob.get("train_state", {}).items() if k in known})
     st.epoch = int(blob["epoch"])
     st.best_metric = blob.get("best_metric")
+    if "raw_model" in blob and blob.get("ema"):  # a run with an EMA: "model" holds its weights
+        st.ema = {"model": blob["model"], "n_averaged": int(blob["ema"]["n_averaged"])}
     return st
 
 

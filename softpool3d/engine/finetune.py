@@ -1,0 +1,104 @@
+"""Fine-tuning controls on a built model: its named parts (``stem``, ``stage1`` ... ``stageN``,
+``head``, the same names for every family), frozen parts, frozen BatchNorm statistics and affine
+parameters, and per-part learning-rate multipliers (a separate head lr, layer-wise decay).
+
+The parts are the top-level pieces of the network that hold parameters, in forward order:
+pytorchvideo's ``Net.blocks`` (stem, the res stages / SlowFast's fused pathways, the head; the
+parameter-free pools between them belong to no part) and torchvision's VideoResNet children
+(``stem``, ``layer1`` ... ``layer4`` -> ``stage1`` ... ``stage4``, ``fc`` -> ``head``). The first is
+the stem, the last the head, the ones between the stages.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, Iterable, List
+
+from torch import nn
+
+from softpool3d.config import ConfigError
+
+_BN = nn.modules.batchnorm._BatchNorm
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    from .checkpoint import unwrap
+    return unwrap(model)
+
+
+def model_parts(model: nn.Module) -> "OrderedDict[str, nn.Module]":
+    """``{part name: module}`` in forward order: ``stem``, ``stage1`` ... ``stageN``, ``head``."""
+    model = _unwrap(model)
+    children = model.blocks if isinstance(getattr(model, "blocks", None), nn.ModuleList) \
+        else [m for _, m in model.named_children()]
+    holders = [m for m in children if any(True for _ in m.parameters())]
+    if len(holders) < 3:
+        raise ValueError(f"{type(model).__name__}: cannot name its parts (stem, stages, head): "
+                         f"{len(holders)} top-level pieces hold parameters")
+    names = ["stem"] + [f"stage{i}" for i in range(1, len(holders) - 1)] + ["head"]
+    return OrderedDict(zip(names, holders))
+
+
+def part_of_parameters(model: nn.Module) -> Dict[int, str]:
+    """``{id(parameter): part name}``."""
+    return {id(p): name for name, module in model_parts(model).items() for p in module.parameters()}
+
+
+def check_parts(model: nn.Module, names: Iterable[str], key: str = "finetune.freeze") -> List[str]:
+    """``names`` as a list; ConfigError naming ``key`` and the valid parts for an unknown one."""
+    valid = list(model_parts(model))
+    names = list(names)
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise ConfigError(f"config key {key!r}: unknown part(s) {', '.join(map(repr, bad))} of "
+                          f"{type(_unwrap(model)).__name__}; its parts are {', '.join(valid)}")
+    return names
+
+
+def apply_freeze(model: nn.Module, fcfg) -> List[str]:
+    """Set ``requires_grad=False`` on the parameters of the parts in ``fcfg.freeze`` and, with
+    ``fcfg.freeze_bn_affine``, on every BatchNorm's weight and bias (before DDP wraps the model).
+    Returns the frozen parts."""
+    names = check_parts(model, fcfg.freeze)
+    parts = model_parts(model)
+    for name in names:
+        for p in parts[name].parameters():
+            p.requires_grad_(False)
+    if fcfg.freeze_bn_affine:
+        for m in _unwrap(model).modules():
+            if isinstance(m, _BN):
+                for p in m.parameters(recurse=False):
+                    p.requires_grad_(False)
+    return names
+
+
+def set_train_mode(model: nn.Module, fcfg) -> None:
+    """``model.train()``, then the BatchNorm layers whose statistics are frozen back in eval mode:
+    all of them with ``fcfg.freeze_bn_stats``, those of the frozen parts otherwise (a frozen part
+    is a fixed feature extractor: its statistics do not move either)."""
+    model.train()
+    if fcfg is None:
+        return
+    if fcfg.freeze_bn_stats:
+        roots = [_unwrap(model)]
+    else:
+        parts = model_parts(model) if fcfg.freeze else {}
+        roots = [parts[n] for n in fcfg.freeze]
+    for root in roots:
+        for m in root.modules():
+            if isinstance(m, _BN):
+                m.eval()
+
+
+def lr_multipliers(model: nn.Module, head_lr_mult: float = 1.0, layer_decay: float = 1.0
+                   ) -> Dict[int, float]:
+    """``{id(parameter): lr multiplier}``: part i of P gets ``layer_decay ** (P - 1 - i)``, the
+    head also ``head_lr_mult``; parameters outside the parts 1. Empty when both are 1."""
+    if head_lr_mult == 1.0 and layer_decay == 1.0:
+        return {}
+    parts = list(model_parts(model).items())
+    out = {}
+    for i, (name, module) in enumerate(parts):
+        mult = layer_decay ** (len(parts) - 1 - i) * (head_lr_mult if name == "head" else 1.0)
+        for p in module.parameters():
+            out[id(p)] = mult
+    return out
