@@ -1,9 +1,16 @@
-"""torchrun-aware process-group helpers (gloo on CPU, NCCL on CUDA); no-ops in a single process."""
+"""torchrun-aware process-group helpers (gloo on CPU, NCCL on CUDA); no-ops in a single process.
+
+Several nodes: ``RANK`` (global) decides the data shard, the seeds and who writes (rank 0 only);
+``LOCAL_RANK`` (the rank within a node) only picks the GPU. Nothing here assumes that the nodes share
+a filesystem: what one rank read from disk (a checkpoint to resume) reaches the others by broadcast.
+See docs/distributed.md."""
 from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
+
+T = TypeVar("T")
 
 import torch
 import torch.distributed as dist
@@ -22,7 +29,13 @@ def world_size() -> int:
 
 
 def local_rank() -> int:
+    """The rank within this node (torchrun's ``LOCAL_RANK``): picks the GPU, nothing else."""
     return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def node_rank() -> int:
+    """This node's index (torchrun's ``GROUP_RANK``; 0 in a single process)."""
+    return int(os.environ.get("GROUP_RANK", 0))
 
 
 def is_main() -> bool:
@@ -38,8 +51,14 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise RuntimeError("train.device=cuda but CUDA is not available")
-        torch.cuda.set_device(local_rank())
-        return torch.device("cuda", local_rank())
+        index, count = local_rank(), torch.cuda.device_count()
+        if index >= count:
+            raise RuntimeError(
+                f"LOCAL_RANK={index} but this process sees {count} GPU(s): start at most one "
+                "process per GPU on each node (torchrun --nproc-per-node <= GPUs per node), and do "
+                "not restrict each process to one GPU with CUDA_VISIBLE_DEVICES")
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return torch.device("cpu")
 
 
@@ -126,3 +145,56 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
         return
     for buf in module.buffers():
         dist.broadcast(buf.data, src=src)
+
+
+def broadcast_state(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy ``src``'s parameters and buffers to every rank (e.g. weights only ``src`` could load)."""
+    if not is_dist():
+        return
+    with torch.no_grad():
+        for t in module.state_dict().values():
+            dist.broadcast(t, src=src)
+
+
+class PeerFailedError(RuntimeError):
+    """Another rank failed at a step every rank takes together (its own error names the cause)."""
+
+
+def in_turn(fn: Callable[[], T]) -> T:
+    """``fn()`` on rank 0 first, then on the first rank of every other node, then on the rest, with
+    a barrier between the turns: whatever ``fn`` builds on disk (a decoded-frame cache in the data
+    folder) is built once per filesystem, by one process, while the others wait and then find it.
+    When ``fn`` raises on some rank, it raises there and every other rank raises PeerFailedError
+    (instead of waiting at a barrier until ``train.dist_timeout_s``)."""
+    if not is_dist():
+        return fn()
+    turn = 0 if rank() == 0 else 1 if local_rank() == 0 else 2
+    out: Optional[T] = None
+    for t in range(3):
+        error = None
+        if t == turn:
+            try:
+                out = fn()
+            except Exception as e:  # noqa: BLE001 -- re-raised below, after telling the others
+                error = e
+        failed = all_gather_object(None if error is None else f"{type(error).__name__}: {error}")
+        if error is not None:
+            raise error
+        bad = [(r, msg) for r, msg in enumerate(failed) if msg is not None]
+        if bad:
+            r, msg = bad[0]
+            raise PeerFailedError(f"rank {r} failed: {msg}")
+    return out  # type: ignore[return-value]
+
+
+def shard_report(indices: Sequence[int]) -> Dict[str, Any]:
+    """What each rank trained on this epoch, gathered over the ranks: ``samples`` (per rank),
+    ``distinct`` (different samples over all ranks) and ``overlap`` (samples trained on by more
+    than one rank: 0 when the shards are disjoint; a bad video's random replacement can add one)."""
+    per_rank = all_gather_object(list(map(int, indices)))
+    seen: Dict[int, int] = {}
+    for shard in per_rank:
+        for i in set(shard):
+            seen[i] = seen.get(i, 0) + 1
+    return {"samples": [len(s) for s in per_rank], "distinct": len(seen),
+            "overlap": sum(1 for c in seen.values() if c > 1)}

@@ -1,0 +1,160 @@
+"""Two torchrun "nodes" on this machine: ``torchrun --nnodes=2 --nproc-per-node=1`` launched twice,
+meeting at a c10d rendezvous on 127.0.0.1 (gloo, CPU), train one tiny epoch, then the same two-node
+command resumes it for a second epoch.
+
+Each node gets its own output folder (the same ``--output-dir`` on two machines without a shared
+filesystem), so what each rank wrote can be seen. Checked: both nodes finish; the two ranks trained on
+disjoint shards (the engine gathers the sample indices every rank trained on, per epoch); the final
+weights are the same on both ranks and equal to rank 0's checkpoint; only rank 0's node has
+checkpoints, logs and results; the resume continues from rank 0's checkpoint although the other node
+has none (c10d may hand rank 0 to either node, so the test reads who was rank 0 from the logs)."""
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
+WRITTEN_BY_RANK_0 = ("config.yaml", "metrics.jsonl", "last.pth", "best.pth", "results.json",
+                     "test_confusion.csv")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from softpool3d.datasets import synthetic
+    root = tmp_path_factory.mktemp("synthetic")
+    # 3 classes x (4 train + 2 test) real H.264 clips of 16 frames, 64 px
+    synthetic.generate(str(root), seed=0, num_classes=3, train_per_class=4, test_per_class=2,
+                       frames=16, size=64, workers=1, progress=False)
+    return str(root)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env():
+    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "GROUP_RANK"):
+        e.pop(key, None)
+    return e
+
+
+def two_nodes(root, outs, logs, *extra, timeout=240):
+    """Launch one torchrun per "node" (same rendezvous, node ranks 0 and 1) and wait for both;
+    returns each node's (exit status, log text)."""
+    port = free_port()
+    procs = []
+    for node, (out, log) in enumerate(zip(outs, logs)):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
+               f"--node-rank={node}", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+               f"--rdzv-id=multinode-{port}", "--max-restarts=0", "--monitor-interval=0.5",
+               os.path.join(ROOT, "tools", "train.py"), CONFIG,
+               f"data.root={root}", "data.crop_size=32", "data.train_scale=[32,40]",
+               "data.test_scale=32", "data.test_crop_size=32", "data.workers=0",
+               "data.num_clips=2", "train.batch_size=2", "train.max_steps_per_epoch=2",
+               "train.eval_every=0", "train.tensorboard=false", "train.dist_timeout_s=60",
+               *extra, "--output-dir", out]
+        f = open(log, "w")
+        procs.append((subprocess.Popen(cmd, env=env(), stdout=f, stderr=subprocess.STDOUT,
+                                       text=True), f))
+    deadline = time.monotonic() + timeout
+    results = []
+    for p, f in procs:
+        try:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for q, _ in procs:
+                q.kill()
+            p.wait()
+        f.close()
+        results.append((p.returncode, open(f.name).read()))
+    return results
+
+
+def rank0_node(runs):
+    """The node whose worker was rank 0 (the only one that prints the 'training ...' line)."""
+    nodes = [i for i, (_, log) in enumerate(runs) if "training r3d_tiny" in log]
+    assert len(nodes) == 1, [log[-3000:] for _, log in runs]
+    return nodes[0]
+
+
+def listing(folder):
+    """{relative path: sha1} of every file under ``folder`` ({} when it does not exist)."""
+    out = {}
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            out[os.path.relpath(path, folder)] = hashlib.sha1(open(path, "rb").read()).hexdigest()
+    return out
+
+
+def weights_sha1(state_dict):
+    """The engine's ``weights_digest`` (trainer.py) of a checkpoint's model weights."""
+    h = hashlib.sha1()
+    for name, t in state_dict.items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def check_epoch(record, clips_per_rank):
+    """The engine's per-epoch shard record: every rank trained on its own samples."""
+    shards = record["train"]["shards"]
+    assert shards["samples"] == [clips_per_rank, clips_per_rank]
+    assert shards["overlap"] == 0 and shards["distinct"] == 2 * clips_per_rank
+    assert record["train"]["clips"] == 2 * clips_per_rank
+
+
+def test_two_nodes_train_disjoint_shards_write_on_rank_0_and_resume(data_root, tmp_path):
+    outs = [str(tmp_path / f"node{i}" / "run") for i in range(2)]
+    logs = [str(tmp_path / f"node{i}.log") for i in range(2)]
+    runs = two_nodes(data_root, outs, logs, "optim.epochs=1")
+    for rc, log in runs:
+        assert rc == 0, log[-4000:]
+    main = rank0_node(runs)
+    other = 1 - main
+    out = outs[main]
+    # only rank 0 wrote: its node has the run's files, the other node's folder was never created
+    files = listing(out)
+    assert set(WRITTEN_BY_RANK_0) <= set(files), sorted(files)
+    assert not os.path.exists(outs[other]), listing(outs[other])
+
+    res = json.load(open(os.path.join(out, "results.json")))
+    assert res["world_size"] == 2 and res["epochs"] == 1
+    check_epoch(res["history"][0], 4)  # 2 steps x 2 clips on each rank
+    assert res["num_videos"] == 6  # the test split, sharded over the two ranks, each video once
+    # the same weights on both ranks, and they are what rank 0 saved
+    assert res["ddp_weights_identical"] is True
+    last = torch.load(os.path.join(out, "last.pth"), map_location="cpu", weights_only=True)
+    assert last["epoch"] == 1 and len(last["rng"]) == 2
+    assert res["weights_sha1"] == weights_sha1(last["model"])
+
+    # the same two-node job, one epoch longer: it resumes from rank 0's checkpoint (the other node
+    # has none) on whichever node c10d makes rank 0 this time
+    before = [listing(o) for o in outs]
+    logs2 = [str(tmp_path / f"node{i}.resume.log") for i in range(2)]
+    runs2 = two_nodes(data_root, outs, logs2, "optim.epochs=2")
+    for rc, log in runs2:
+        assert rc == 0, log[-4000:]
+    main2 = rank0_node(runs2)
+    assert "resumed from" in runs2[main2][1] and "(epoch 1/2)" in runs2[main2][1]
+    assert listing(outs[1 - main2]) == before[1 - main2]  # rank 1 wrote nothing
+    res2 = json.load(open(os.path.join(outs[main2], "results.json")))
+    assert res2["epochs"] == 2 and len(res2["history"]) == 2
+    assert res2["history"][0] == res["history"][0]  # epoch 1 came from the checkpoint
+    check_epoch(res2["history"][1], 4)
+    assert res2["resumes"] == [{"epoch": 1, "changed": {"optim.epochs": [1, 2]}}]
+    assert res2["ddp_weights_identical"] is True
+    last2 = torch.load(os.path.join(outs[main2], "last.pth"), map_location="cpu",
+                       weights_only=True)
+    assert last2["epoch"] == 2 and res2["weights_sha1"] == weights_sha1(last2["model"])
+    assert res2["weights_sha1"] != res["weights_sha1"]  # it trained on
