@@ -43,6 +43,37 @@ def _load_resume(out_dir: str, resume: Union[bool, str, None]):
     return found
 
 
+def _agree_resume(out_dir: str, resume: Union[bool, str, None]):
+    """``_load_resume`` agreed over the ranks, which need not share a filesystem (each node may have
+    its own ``out_dir``, where only rank 0 wrote): the newest checkpoint any rank can read, sent to
+    every rank from the lowest rank that read it. A checkpoint error on any rank stops every rank;
+    a missing checkpoint is an error only when no rank has it."""
+    if not du.is_dist():
+        return _load_resume(out_dir, resume)
+    found, error = None, None
+    try:
+        found = _load_resume(out_dir, "auto" if resume is True else resume)
+    except ckpt.CheckpointError as e:
+        error = (e.path, e.reason, e.unsafe)
+    except FileNotFoundError:  # an explicit path that this node lacks
+        pass
+    views = du.all_gather_object((error, None if found is None else int(found[0]["epoch"])))
+    errors = [e for e, _ in views if e is not None]
+    if errors:
+        raise ckpt.CheckpointError(*errors[0])
+    epochs = [epoch for _, epoch in views]
+    if all(epoch is None for epoch in epochs):
+        if resume is True:
+            raise FileNotFoundError(f"--resume: no {ckpt.LAST} in {out_dir} on any node")
+        if isinstance(resume, str) and resume != "auto":
+            raise FileNotFoundError(f"no such checkpoint on any node: {resume}")
+        return None
+    src = max(range(len(epochs)), key=lambda r: (epochs[r] is not None, epochs[r] or 0, -r))
+    if du.rank() != src:
+        found = None  # free this rank's copy before receiving src's
+    return du.broadcast_object(found, src=src)
+
+
 def _summary(metrics: Dict) -> Dict:
     return {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "num_videos", "num_views",
                                     "skipped") if k in metrics}
@@ -88,11 +119,12 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
     out_dir = output_dir or cfg.train.output_dir or compose.default_output_dir(cfg)
     cfg.train.output_dir = out_dir
     seed_all(cfg.train.seed)
-    train_ds = compose.build_split(cfg, cfg.data.train_split, "train")
+    # one process per filesystem builds what a dataset caches on disk; the others then read it
+    train_ds = du.in_turn(lambda: compose.build_split(cfg, cfg.data.train_split, "train"))
     if cfg.model.num_classes is None:
         cfg.model.num_classes = train_ds.num_classes
     num_classes = cfg.model.num_classes
-    val_ds = compose.build_split(cfg, cfg.data.val_split, "val", views=(1, 1)) \
+    val_ds = du.in_turn(lambda: compose.build_split(cfg, cfg.data.val_split, "val", views=(1, 1))) \
         if cfg.train.eval_every else None
     model = compose.build_model(cfg, num_classes).to(device)
     if du.world_size() > 1:
@@ -112,7 +144,7 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
                                   and device.type == "cuda")
     state = TrainState()
     config_dict = to_dict(cfg)
-    found = _load_resume(out_dir, resume)
+    found = _agree_resume(out_dir, resume)
     if found:
         blob, path = found
         changes = resume_rules.check(path, blob.get("config"), config_dict, int(blob["epoch"]),
@@ -175,12 +207,18 @@ def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str 
     ``<tag>_confusion.csv/.png``."""
     path = checkpoint if os.path.isfile(checkpoint) else \
         os.path.join(out_dir or "", f"{checkpoint}.pth")
-    if os.path.isfile(path):
+    have = os.path.isfile(path)
+    if have:
         ckpt.unwrap(model).load_state_dict(ckpt.load(path)["model"])
-    elif du.is_main():
-        print(f"warning: no checkpoint {path}; testing the current weights", flush=True)
+    holders = du.all_gather_object(have)  # nodes without the file (no shared filesystem) get
+    if any(holders):                       # the weights from the lowest rank that has it
+        src = holders.index(True)
+        du.broadcast_state(ckpt.unwrap(model), src=src)
+        path = du.broadcast_object(path, src=src)
+    else:
+        _main_print(f"warning: no checkpoint {path}; testing the current weights")
         path = None
-    ds = compose.build_split(cfg, cfg.data.test_split, "test", fold=fold)
+    ds = du.in_turn(lambda: compose.build_split(cfg, cfg.data.test_split, "test", fold=fold))
     if known_bad is not None:
         known_bad.push([ds])
     loader = compose.eval_loader(cfg, ds, device)
@@ -220,11 +258,17 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
         for fold in folds:
             cfg.data.fold = fold
             path = checkpoint.format(fold=fold)
-            blob = ckpt.load(path)
-            num_classes = cfg.model.num_classes or blob.get("config", {}).get("model", {}) \
-                .get("num_classes")
+            # every node that has the file reads it; test_checkpoint sends the weights to the others
+            blob = ckpt.load(path) if not du.is_dist() or os.path.isfile(path) else None
+            holders = du.all_gather_object(blob is not None)
+            if not any(holders):
+                raise FileNotFoundError(f"no such checkpoint on any node: {path}")
+            saved = du.broadcast_object((blob.get("config") or {}) if blob is not None else None,
+                                        src=holders.index(True))
+            num_classes = cfg.model.num_classes or saved.get("model", {}).get("num_classes")
             if num_classes is None:
-                num_classes = compose.build_split(cfg, cfg.data.test_split, "test").num_classes
+                num_classes = du.in_turn(lambda: compose.build_split(
+                    cfg, cfg.data.test_split, "test")).num_classes
             cfg.model.num_classes = num_classes
             if model is None:
                 model = compose.build_model(cfg, num_classes).to(device)
