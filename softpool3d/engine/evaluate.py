@@ -1,15 +1,21 @@
 """Multi-view evaluation: every view of a video through the model, scores averaged per video,
-gathered over the ranks, then top-1/top-5, mean class accuracy and the confusion matrix."""
+gathered over the ranks, then top-1/top-5, mean class accuracy and the confusion matrix; the
+per-video scores can be kept and saved (``save_video_scores``)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterator, List, Union
+import os
+import sys
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
+from tqdm import tqdm
 
 from . import badvideos
 from . import distributed as du
+from .files import atomic_write
 from .meters import VideoAggregator
 
 Video = Union[torch.Tensor, List[torch.Tensor]]
@@ -60,28 +66,50 @@ def forward(model: torch.nn.Module, video: Video) -> torch.Tensor:
     return model(list(video) if isinstance(video, (list, tuple)) else video)
 
 
+def show_progress(progress: Optional[bool] = None) -> bool:
+    """Whether this process draws a progress bar: never off rank 0; ``None`` (auto): when stderr is
+    a terminal and ``TQDM_DISABLE`` is unset (or 0/false); ``True``/``False`` force it."""
+    if not du.is_main() or progress is False:
+        return False
+    if progress is None:
+        off = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
+        return not off and sys.stderr.isatty()
+    return True
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader, device: torch.device, num_classes: int,
-             amp: str = "none", average: str = "softmax", progress=None) -> Dict[str, object]:
+             amp: str = "none", average: str = "softmax", progress: Optional[bool] = None,
+             desc: str = "eval", per_video: bool = False) -> Dict[str, object]:
     """Video-level metrics over ``loader`` (batches of samples as in CONTRACTS.md), all ranks
     together. Returns the ``classification_metrics`` dict + ``num_views``, ``bad_videos``
     (``{path: reason}``: the distinct bad videos met, and those the dataset lists but lacks),
-    ``skipped`` (their number) and ``substitutions`` (how many times one was replaced)."""
+    ``skipped`` (their number) and ``substitutions`` (how many times one was replaced).
+
+    ``progress``: a tqdm bar of batches on rank 0 (see ``show_progress``). ``per_video``: also
+    ``videos`` = ``{"index", "scores", "labels", "views"}`` over all ranks, each video once in
+    dataset order: ``scores`` (N, K) are the view-averaged softmax probabilities (``average=
+    "softmax"``) or logits, ``views`` how many views were averaged (a bad video's replacement
+    adds its views to the replacing video; the bad one is absent)."""
     was_training = model.training
     model.eval()
     agg = VideoAggregator(num_classes, average)
     substitutions, views = 0, 0
     bad = dict(getattr(loader.dataset, "bad_videos", dict)())
-    for batch in loader:
-        video, (b, v) = flatten_views(to_device(batch["video"], device))
-        with autocast(device, amp):
-            scores = forward(model, video)
-        agg.add(batch["index"], batch["label"], scores.float().view(b, v, -1))
-        substitutions += int(torch.as_tensor(batch.get("skipped", 0)).sum())
-        bad.update(badvideos.from_batch(batch))
-        views = max(views, v)
-        if progress is not None:
-            progress.update(1)
+    bar = tqdm(total=len(loader), desc=desc, unit="batch", leave=False, dynamic_ncols=True,
+               disable=not show_progress(progress))
+    try:
+        for batch in loader:
+            video, (b, v) = flatten_views(to_device(batch["video"], device))
+            with autocast(device, amp):
+                scores = forward(model, video)
+            agg.add(batch["index"], batch["label"], scores.float().view(b, v, -1))
+            substitutions += int(torch.as_tensor(batch.get("skipped", 0)).sum())
+            bad.update(badvideos.from_batch(batch))
+            views = max(views, v)
+            bar.update(1)
+    finally:
+        bar.close()
     model.train(was_training)
     if du.is_dist():
         states = du.all_gather_object(agg.state())
@@ -94,4 +122,28 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, num_classes: 
     metrics = agg.compute()
     metrics.update(skipped=len(bad), substitutions=substitutions, bad_videos=dict(sorted(bad.items())),
                    num_views=views)
+    if per_video:
+        index, scores, labels = agg.video_scores()
+        metrics["videos"] = {"index": torch.tensor(index, dtype=torch.long), "scores": scores,
+                             "labels": labels,
+                             "views": torch.tensor([agg.counts[i] for i in index], dtype=torch.long)}
     return metrics
+
+
+def save_video_scores(path: str, videos: Dict[str, torch.Tensor], paths: Sequence[str],
+                      classes: Sequence[str], average: str, fold: Optional[int] = None) -> None:
+    """Write ``evaluate(per_video=True)["videos"]`` as an ``.npz`` (atomically), one row per video in
+    dataset order: ``scores`` (N, K) float32, ``labels``/``pred``/``index``/``views`` (N,) int64,
+    ``paths`` (N,) and ``classes`` (K,) unicode arrays, ``average`` and ``fold`` (-1: none) scalars.
+    ``paths`` are the dataset's video paths indexed by ``index``. Plain arrays only:
+    ``np.load(path)`` reads it with the default ``allow_pickle=False``."""
+    index = videos["index"].numpy().astype(np.int64)
+    scores = videos["scores"].float().numpy()
+    arrays = dict(scores=scores, labels=videos["labels"].numpy().astype(np.int64),
+                  pred=scores.argmax(axis=1).astype(np.int64) if len(index) else
+                  np.zeros(0, np.int64),
+                  index=index, views=videos["views"].numpy().astype(np.int64),
+                  paths=np.array([str(paths[i]) for i in index], dtype=str),
+                  classes=np.array([str(c) for c in classes], dtype=str),
+                  average=np.array(average), fold=np.array(-1 if fold is None else int(fold)))
+    atomic_write(path, lambda f: np.savez(f, **arrays))

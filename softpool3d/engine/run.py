@@ -2,7 +2,9 @@
 ``results.json``) and ``test`` (multi-view evaluation of a checkpoint)."""
 from __future__ import annotations
 
+import copy
 import os
+import statistics
 import time
 from typing import Callable, Dict, Iterable, Optional, Union
 
@@ -18,8 +20,9 @@ from . import distributed as du
 from . import resume as resume_rules
 from . import runinfo
 from .badvideos import BadVideos
-from .evaluate import evaluate
+from .evaluate import evaluate, save_video_scores
 from .files import atomic_write_json
+from .logger import log_test, results_metrics
 from .optim import build_optimizer, build_scheduler, follow_config
 from .trainer import TrainState, fit, load_train_state, seed_all, steps_per_epoch, weights_digest
 
@@ -76,7 +79,7 @@ def _agree_resume(out_dir: str, resume: Union[bool, str, None]):
 
 def _summary(metrics: Dict) -> Dict:
     return {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "num_videos", "num_views",
-                                    "skipped") if k in metrics}
+                                    "skipped", "scores_file") if k in metrics}
 
 
 def train(cfg, output_dir: Optional[str] = None, resume: Union[bool, str, None] = "auto",
@@ -180,6 +183,8 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
                                known_bad=bad)
         bad.add("test", test["bad_videos"], test["substitutions"])
         results.update(_summary(test), checkpoint=test["checkpoint"])
+        if du.is_main():  # TensorBoard's test/ tags and a "test" record in metrics.jsonl
+            log_test(out_dir, state.epoch, results_metrics(test), cfg.train.tensorboard)
     mems = du.all_gather_object(runinfo.peak_memory(device))
     results.update(
         skipped_videos=bad.counts(), bad_videos=bad.listing(),
@@ -199,17 +204,19 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
     return results
 
 
-def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str = "best",
+def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str = "last",
                     fold: Optional[int] = None, tag: str = "test",
-                    known_bad: Optional[BadVideos] = None) -> Dict:
-    """Load ``out_dir/<checkpoint>.pth`` (``best``/``last``) or a path into ``model`` and run the
-    multi-view test of ``cfg`` (videos in ``known_bad`` are not tried again); rank 0 writes
-    ``<tag>_confusion.csv/.png``."""
+                    known_bad: Optional[BadVideos] = None, state: Optional[Dict] = None,
+                    progress: Optional[bool] = None) -> Dict:
+    """Load ``out_dir/<checkpoint>.pth`` (``last``/``best``) or a path into ``model`` (``state``:
+    that file already loaded) and run the multi-view test of ``cfg`` (videos in ``known_bad`` are
+    not tried again); rank 0 writes ``<tag>_confusion.csv/.png`` and the per-video scores
+    ``<tag>_scores.npz`` (``save_video_scores``; also returned under ``videos``)."""
     path = checkpoint if os.path.isfile(checkpoint) else \
         os.path.join(out_dir or "", f"{checkpoint}.pth")
     have = os.path.isfile(path)
     if have:
-        ckpt.unwrap(model).load_state_dict(ckpt.load(path)["model"])
+        ckpt.unwrap(model).load_state_dict((state if state is not None else ckpt.load(path))["model"])
     holders = du.all_gather_object(have)  # nodes without the file (no shared filesystem) get
     if any(holders):                       # the weights from the lowest rank that has it
         src = holders.index(True)
@@ -224,7 +231,8 @@ def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str 
     loader = compose.eval_loader(cfg, ds, device)
     t0 = time.perf_counter()
     metrics = evaluate(ckpt.unwrap(model), loader, device, cfg.model.num_classes or ds.num_classes,
-                       cfg.train.amp, cfg.test.average)
+                       cfg.train.amp, cfg.test.average, progress=progress, desc=tag,
+                       per_video=True)
     metrics["time_s"] = time.perf_counter() - t0
     metrics["checkpoint"] = path
     metrics["classes"] = list(ds.classes)
@@ -238,13 +246,35 @@ def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str 
             confusion.write(metrics["confusion"], list(ds.classes),
                             os.path.join(out_dir, f"{tag}_confusion"),
                             f"{cfg.model.name} pool={cfg.model.pool} {cfg.data.name} {tag}")
+            scores_file = os.path.join(out_dir, f"{tag}_scores.npz")
+            save_video_scores(scores_file, metrics["videos"], [r.path for r in ds.records],
+                              list(ds.classes), cfg.test.average, fold)
+            metrics["scores_file"] = scores_file
     return metrics
 
 
-def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
+def _without_init(cfg):
+    """A copy of ``cfg`` without ``model.init_checkpoint``: a model about to receive a trained
+    checkpoint's weights must not load (or need) the pretrained file it started from."""
+    bare = copy.deepcopy(cfg)
+    bare.model.init_checkpoint = None
+    return bare
+
+
+def fold_stats(per_fold: Dict, keys=("top1", "top5", "mean_class_acc")) -> Dict[str, Dict]:
+    """``{"mean": {key: mean over folds}, "std": {key: sample standard deviation (n - 1) over
+    folds, None for one fold}}``."""
+    values = {k: [float(m[k]) for m in per_fold.values()] for k in keys}
+    return {"mean": {k: statistics.fmean(v) for k, v in values.items()},
+            "std": {k: statistics.stdev(v) if len(v) > 1 else None for k, v in values.items()}}
+
+
+def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None,
+         progress: Optional[bool] = None) -> Dict:
     """Evaluate a checkpoint (``{fold}`` in its path is replaced per fold) on each fold; rank 0
-    writes ``test_results.json`` (+ confusion files) into ``out_dir``. Returns per-fold metrics
-    and their mean."""
+    writes ``test_results.json`` (+ confusion and per-video score files) into ``out_dir``. The
+    model is built without ``model.init_checkpoint`` (the checkpoint replaces every weight).
+    Returns per-fold metrics, their mean and sample standard deviation over the folds."""
     compose.resolve(cfg)
     device = du.pick_device(cfg.train.device)
     try:
@@ -258,6 +288,8 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
         for fold in folds:
             cfg.data.fold = fold
             path = checkpoint.format(fold=fold)
+            if os.path.isdir(path):  # a run folder: its final weights
+                path = os.path.join(path, ckpt.LAST)
             # every node that has the file reads it; test_checkpoint sends the weights to the others
             blob = ckpt.load(path) if not du.is_dist() or os.path.isfile(path) else None
             holders = du.all_gather_object(blob is not None)
@@ -271,15 +303,17 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None) -> Dict:
                     cfg, cfg.data.test_split, "test")).num_classes
             cfg.model.num_classes = num_classes
             if model is None:
-                model = compose.build_model(cfg, num_classes).to(device)
+                model = compose.build_model(_without_init(cfg), num_classes).to(device)
             tag = f"test_fold{fold}" if len(folds) > 1 else "test"
-            per_fold[fold] = test_checkpoint(cfg, model, device, out_dir, path, fold=fold, tag=tag)
-        keys = ("top1", "top5", "mean_class_acc")
-        mean = {k: sum(m[k] for m in per_fold.values()) / len(per_fold) for k in keys}
+            per_fold[fold] = test_checkpoint(cfg, model, device, out_dir, path, fold=fold, tag=tag,
+                                             state=blob, progress=progress)
+            del blob
+        stats = fold_stats(per_fold)
         out = {"model": cfg.model.name, "pool": cfg.model.pool, "dataset": cfg.data.name,
                "folds": {str(f): {**_summary(m), "checkpoint": m["checkpoint"],
                                   "confusion": m["confusion"]} for f, m in per_fold.items()},
-               "mean": mean, "config": to_dict(cfg), "git_commit": runinfo.git_commit(),
+               "mean": stats["mean"], "std": stats["std"], "num_folds": len(per_fold),
+               "config": to_dict(cfg), "git_commit": runinfo.git_commit(),
                "versions": runinfo.package_versions()}
         if du.is_main() and out_dir:
             atomic_write_json(out, os.path.join(out_dir, "test_results.json"))
