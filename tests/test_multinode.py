@@ -7,7 +7,9 @@ filesystem), so what each rank wrote can be seen. Checked: both nodes finish; th
 disjoint shards (the engine gathers the sample indices every rank trained on, per epoch); the final
 weights are the same on both ranks and equal to rank 0's checkpoint; only rank 0's node has
 checkpoints, logs and results; the resume continues from rank 0's checkpoint although the other node
-has none (c10d may hand rank 0 to either node, so the test reads who was rank 0 from the logs)."""
+has none (c10d may hand rank 0 to either node, so the test reads who was rank 0 from the logs).
+Also: ``distributed.in_turn`` (rank 0 builds on-disk caches first, the others wait longer than the
+collective timeout, and a failure on one rank stops the others with its message)."""
 import hashlib
 import json
 import os
@@ -158,3 +160,59 @@ def test_two_nodes_train_disjoint_shards_write_on_rank_0_and_resume(data_root, t
                        weights_only=True)
     assert last2["epoch"] == 2 and res2["weights_sha1"] == weights_sha1(last2["model"])
     assert res2["weights_sha1"] != res["weights_sha1"]  # it trained on
+
+
+IN_TURN = """
+import sys, time
+import torch
+from softpool3d.engine import distributed as du
+
+log = sys.argv[1]
+du.init(torch.device("cpu"), timeout_s=2.0)  # a collective waits 2 s at most
+
+
+def build(fail):
+    with open(log, "a") as f:
+        f.write(f"start {du.rank()} {time.time()}\\n")
+    if du.rank() == 0:
+        time.sleep(5)  # a cache that takes longer to build than the collective timeout
+        if fail:
+            raise ValueError("no annotation file")
+    with open(log, "a") as f:
+        f.write(f"end {du.rank()} {time.time()}\\n")
+    return du.rank()
+
+
+try:
+    print("built", du.in_turn(lambda: build(False)), flush=True)
+    du.in_turn(lambda: build(True))
+except du.PeerFailedError as e:
+    print(f"rank {du.rank()} stopped: {e}", flush=True)
+    sys.exit(5)
+except ValueError as e:
+    print(f"rank {du.rank()} failed: {e}", flush=True)
+    time.sleep(2)  # let the other rank report before torchrun ends the job
+    sys.exit(6)
+finally:
+    du.shutdown()
+"""
+
+
+def test_in_turn_waits_past_the_collective_timeout_and_stops_every_rank_on_a_failure(tmp_path):
+    script, log = tmp_path / "in_turn.py", tmp_path / "turns.log"
+    script.write_text(IN_TURN)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           "--max-restarts=0", str(script), str(log)]
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    events = [line.split() for line in log.read_text().splitlines()]
+    # first call: rank 1 started only after rank 0 had finished (5 s, past the 2 s timeout)
+    assert "built 0" in out and "built 1" in out, out[-3000:]
+    assert [e[:2] for e in events[:4]] == [["start", "0"], ["end", "0"], ["start", "1"],
+                                           ["end", "1"]]
+    assert float(events[2][2]) >= float(events[1][2])
+    # second call: rank 0 fails; rank 1 stops with rank 0's message and never builds
+    assert proc.returncode != 0
+    assert "rank 0 failed: no annotation file" in out, out[-3000:]
+    assert "rank 1 stopped: rank 0 failed: ValueError: no annotation file" in out, out[-3000:]
+    assert [e[:2] for e in events[4:]] == [["start", "0"]]

@@ -88,6 +88,8 @@ def is_timeout(error: BaseException) -> bool:
 
 
 def shutdown() -> None:
+    global _turn_group
+    _turn_group = None
     if is_dist():
         dist.destroy_process_group()
 
@@ -160,10 +162,27 @@ class PeerFailedError(RuntimeError):
     """Another rank failed at a step every rank takes together (its own error names the cause)."""
 
 
+# The ranks waiting for another one's turn in ``in_turn`` may wait as long as building a cache takes
+# (minutes to hours for a large dataset), far beyond train.dist_timeout_s: they wait in a gloo group
+# of their own with this timeout.
+TURN_TIMEOUT_S = 6 * 3600.0
+_turn_group = None
+
+
+def _turn_gather(obj: Any) -> List[Any]:
+    global _turn_group
+    if _turn_group is None:
+        _turn_group = dist.new_group(backend="gloo", timeout=timedelta(seconds=TURN_TIMEOUT_S))
+    out: List[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj, group=_turn_group)
+    return out
+
+
 def in_turn(fn: Callable[[], T]) -> T:
     """``fn()`` on rank 0 first, then on the first rank of every other node, then on the rest, with
     a barrier between the turns: whatever ``fn`` builds on disk (a decoded-frame cache in the data
-    folder) is built once per filesystem, by one process, while the others wait and then find it.
+    folder) is built once per filesystem, by one process, while the others wait (up to
+    ``TURN_TIMEOUT_S``, not train.dist_timeout_s) and then find it.
     When ``fn`` raises on some rank, it raises there and every other rank raises PeerFailedError
     (instead of waiting at a barrier until ``train.dist_timeout_s``)."""
     if not is_dist():
@@ -177,7 +196,7 @@ def in_turn(fn: Callable[[], T]) -> T:
                 out = fn()
             except Exception as e:  # noqa: BLE001 -- re-raised below, after telling the others
                 error = e
-        failed = all_gather_object(None if error is None else f"{type(error).__name__}: {error}")
+        failed = _turn_gather(None if error is None else f"{type(error).__name__}: {error}")
         if error is not None:
             raise error
         bad = [(r, msg) for r, msg in enumerate(failed) if msg is not None]
