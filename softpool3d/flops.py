@@ -59,9 +59,34 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 from torch import nn
 
-__all__ = ["CONVENTIONS", "count_flops", "count_params", "flop_handles", "softpool_flops"]
+__all__ = ["CONVENTIONS", "CONVENTION_HELP", "count_flops", "count_params", "flop_handles",
+           "softpool_flops", "import_fvcore"]
 
 CONVENTIONS = ("paper", "paper_bn", "full")
+
+# one line per convention (the tools' --convention help; the module docstring has the details)
+CONVENTION_HELP = {
+    "paper": "convolutions and matrix products only (1 multiply-add = 1 FLOP); the "
+             "pytorchvideo zoo's Slow R50 and SlowFast R50 8x8 Kinetics rows",
+    "paper_bn": "paper + every BatchNorm at training-mode cost; the zoo's other rows (C2D, I3D, "
+                "CSN, R(2+1)D, SlowFast R101, X3D): x3d_xs is 0.84 GFLOPs under paper and 0.91, "
+                "the zoo's figure, under paper_bn",
+    "full": "paper + everything else that computes (norms, activations, pooling windows, "
+            "SoftPool's exp and divide): the one to compare pooling methods with",
+}
+
+_JIT_SCRIPT_DEPRECATED = r"`torch\.jit\.script` is deprecated"
+
+
+def import_fvcore():
+    """Import ``fvcore.nn`` without its import-time FutureWarning: its focal_loss module decorates
+    a function with the deprecated ``torch.jit.script``, a function this package never calls.
+    Only that warning is silenced, and only during the import (pytorchvideo's models import fvcore
+    too: calling this first keeps their import quiet as well)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_JIT_SCRIPT_DEPRECATED, category=FutureWarning)
+        import fvcore.nn
+    return fvcore.nn
 
 Handle = Callable[[List[Any], List[Any]], float]
 
@@ -195,6 +220,7 @@ def _aten(names: Iterable[str], inplace: bool = True) -> List[str]:
 
 def flop_handles(convention: str) -> Tuple[Dict[str, Handle], List[str]]:
     """``(handles, ignored)`` of a convention: fvcore op handles and the ops that cost 0 there."""
+    import_fvcore()
     from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
 
     if convention not in CONVENTIONS:
@@ -247,14 +273,12 @@ def count_flops(model: nn.Module, inputs, convention: str = "paper"
         model: any module fvcore can trace.
         inputs: a tensor, a list of tensors (one list argument, e.g. SlowFast) or a tuple of
             forward arguments.
-        convention: ``"paper"`` or ``"full"`` (see the module docstring).
+        convention: one of ``CONVENTIONS`` (see the module docstring).
     Returns:
         ``(total, by_operator, unsupported)``: total FLOPs (1 multiply-add = 1 FLOP), FLOPs per
         operator name, and the traced ops the convention does not know (counted as 0) with counts.
     """
-    with warnings.catch_warnings():  # fvcore's import touches the deprecated torch.jit.script
-        warnings.simplefilter("ignore", FutureWarning)
-        from fvcore.nn import FlopCountAnalysis
+    FlopCountAnalysis = import_fvcore().FlopCountAnalysis
 
     handles, ignored = flop_handles(convention)
     was_training = model.training

@@ -9,14 +9,19 @@ are excluded (``model_bytes`` reports the weights separately).
 - CPU: the allocator events recorded by ``torch.profiler`` (``profile_memory=True``), replayed in
   time order; the peak of their running sum.
 
-Times are medians (and minima) over ``iters`` runs after ``warmup`` runs (CUDA synchronised);
-throughput is batch / median. A training step is
-forward + cross-entropy + backward + SGD(momentum) step, gradients set to None before each step.
+Times are medians over ``iters`` runs after ``warmup`` runs (CUDA synchronised), reported with
+their spread: the minimum, maximum and interquartile range (IQR); throughput is batch / median.
+When IQR / median exceeds ``NOISY_SPREAD`` (20 %) the result carries a warning: the machine was
+busy, throttled or swapping, and the median is not to be trusted (rerun with more ``iters``, on a
+quiet machine). A training step is forward + cross-entropy + backward + SGD(momentum) step,
+gradients set to None before each step.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
+import sys
 import statistics
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -26,10 +31,11 @@ from torch import nn
 
 from .flops import count_flops, count_params
 
-__all__ = ["AMP_DTYPES", "measure_peak_memory", "profile_module", "profile_model", "format_table",
-           "make_inputs"]
+__all__ = ["AMP_DTYPES", "NOISY_SPREAD", "measure_peak_memory", "profile_module", "profile_model",
+           "format_table", "make_inputs", "timing_summary"]
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+NOISY_SPREAD = 0.20  # IQR / median above this: the timing is flagged as noisy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,10 +87,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _quiet_kineto() -> None:
+    """On a machine without CUDA, keep torch.profiler's tracer (kineto) from printing
+    ``gpuGetDeviceCount failed with code 35`` and its USDT start/stop lines to stderr: a CUDA build
+    of torch probes the GPU when a trace ends, and the probe's failure is expected there. Kineto
+    reads its log level (``KINETO_LOG_LEVEL``, 6: nothing) once, at the first trace of the
+    process; a level the user set is kept, and the variable is unset again afterwards so that
+    child processes do not inherit it."""
+    if "KINETO_LOG_LEVEL" in os.environ or torch.cuda.is_available():
+        return
+    os.environ["KINETO_LOG_LEVEL"] = "6"
+    try:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]):
+            pass
+    finally:
+        del os.environ["KINETO_LOG_LEVEL"]
+
+
 def _cpu_profiler_peak(fn: Callable[[], Any]) -> int:
     """Peak of the running sum of CPU allocator events recorded while ``fn`` runs."""
     from torch.profiler import ProfilerActivity, profile
 
+    _quiet_kineto()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = [e for e in prof.profiler.kineto_results.events()
@@ -125,6 +150,38 @@ def times_ms(fn: Callable[[], Any], device: torch.device, warmup: int, iters: in
     return times
 
 
+def timing_summary(times: List[float], what: str) -> Dict[str, Any]:
+    """Median, min, max, quartiles and relative spread (IQR / median) of ``times`` (ms), and a
+    ``warning`` (None when the spread is at most ``NOISY_SPREAD``)."""
+    times = sorted(times)
+    median = statistics.median(times)
+    if len(times) >= 2:
+        q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    else:
+        q1 = q3 = times[0]
+    spread = (q3 - q1) / median if median > 0 else 0.0
+    warning = None
+    if spread > NOISY_SPREAD:
+        warning = (f"{what} times vary: IQR {q3 - q1:.1f} ms is {100 * spread:.0f} % of the median "
+                   f"{median:.1f} ms over {len(times)} runs (min {times[0]:.1f}, max "
+                   f"{times[-1]:.1f}); the machine is busy or throttled: rerun with more --iters on "
+                   "a quiet machine before trusting this number")
+    return {"median": median, "min": times[0], "max": times[-1], "q1": q1, "q3": q3,
+            "spread": spread, "runs": len(times), "warning": warning}
+
+
+def _record_times(result: Dict[str, Any], prefix: str, times: List[float], what: str) -> float:
+    """Store ``times``'s summary under ``<prefix>_ms`` / ``_min_ms`` / ``_max_ms`` / ``_iqr_ms`` /
+    ``_spread`` / ``_runs`` (+ a warning in ``result["warnings"]``); returns the median."""
+    t = timing_summary(times, what)
+    result.update({f"{prefix}_ms": t["median"], f"{prefix}_min_ms": t["min"],
+                   f"{prefix}_max_ms": t["max"], f"{prefix}_iqr_ms": t["q3"] - t["q1"],
+                   f"{prefix}_spread": t["spread"], f"{prefix}_runs": t["runs"]})
+    if t["warning"]:
+        result.setdefault("warnings", []).append(t["warning"])
+    return t["median"]
+
+
 def _autocast(device: torch.device, amp: str):
     dtype = AMP_DTYPES[amp]
     if dtype is None:
@@ -151,12 +208,15 @@ def _device_name(device: torch.device) -> str:
 
 def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: str = "paper",
                    views: int = 1, device="cpu", amp: str = "none", warmup: int = 2,
-                   iters: int = 5, train: bool = True, flops: bool = True) -> Dict[str, Any]:
+                   iters: int = 5, train: bool = True, flops: bool = True,
+                   progress: Optional[bool] = None) -> Dict[str, Any]:
     """Profile ``model`` on ``inputs`` (a tensor, or a list of tensors for SlowFast).
 
     FLOPs are counted on ``flop_inputs`` (default: the first clip of ``inputs``), i.e. per view;
-    ``gflops_x_views`` multiplies by ``views``. Returns a flat JSON-ready dict (see ``FIELDS``).
-    With ``train``, the measured SGD steps (lr 1e-6) update the model's weights and BN statistics.
+    ``gflops_x_views`` multiplies by ``views``. Returns a flat JSON-ready dict (see ``FIELDS``);
+    ``warnings`` lists noisy timings (see ``timing_summary``). With ``train``, the measured SGD
+    steps (lr 1e-6) update the model's weights and BN statistics. ``progress``: a bar on stderr
+    over the runs (None: when stderr is a terminal).
     """
     if amp not in AMP_DTYPES:
         raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)}, got {amp!r}")
@@ -182,7 +242,19 @@ def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: st
                       unsupported_ops=unsupported)
 
     model.eval()
+    from tqdm import tqdm
+    runs = (warmup + iters + 2) * (2 if train else 1)
+    bar = tqdm(total=runs, desc="profiling", unit="run", leave=False, dynamic_ncols=True,
+               disable=not (sys.stderr.isatty() if progress is None else progress))
 
+    def ticking(fn):
+        def run():
+            out = fn()
+            bar.update(1)
+            return out
+        return run
+
+    @ticking
     def infer():
         with torch.no_grad(), _autocast(device, amp):
             return model(_clone(inputs))
@@ -190,9 +262,8 @@ def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: st
     classes = _logits(infer()).shape[-1]  # also warms caches / lazy init before measuring
     result["infer_peak_bytes"] = measure_peak_memory(infer, device)
     times = times_ms(infer, device, warmup, iters)
-    result["infer_latency_ms"] = statistics.median(times)
-    result["infer_latency_min_ms"] = min(times)
-    result["infer_clips_per_s"] = batch * 1e3 / result["infer_latency_ms"]
+    latency = _record_times(result, "infer_latency", times, "inference")
+    result["infer_clips_per_s"] = batch * 1e3 / latency
 
     if train:
         model.train()
@@ -212,19 +283,20 @@ def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: st
                 loss.backward()
                 optimizer.step()
 
+        @ticking
         def train_step():
             optimizer.zero_grad(set_to_none=True)
             step()
 
         train_step()  # creates the momentum buffers, so the measured step is a steady-state one
         optimizer.zero_grad(set_to_none=True)
-        result["train_peak_bytes"] = measure_peak_memory(step, device)
+        result["train_peak_bytes"] = measure_peak_memory(ticking(step), device)
         times = times_ms(train_step, device, warmup, iters)
-        result["train_step_ms"] = statistics.median(times)
-        result["train_step_min_ms"] = min(times)
-        result["train_clips_per_s"] = batch * 1e3 / result["train_step_ms"]
+        step_ms = _record_times(result, "train_step", times, "training-step")
+        result["train_clips_per_s"] = batch * 1e3 / step_ms
         optimizer.zero_grad(set_to_none=True)
         model.eval()
+    bar.close()
     return result
 
 
@@ -247,8 +319,8 @@ def _first(inputs):
 def profile_model(name: str, *, pool: str = "original", pool_sites="all", num_classes: int = 400,
                   frames: Optional[int] = None, crop: Optional[int] = None, batch: int = 1,
                   device="cpu", convention: str = "paper", amp: str = "none", warmup: int = 2,
-                  iters: int = 5, train: bool = True, flops: bool = True, seed: int = 0
-                  ) -> Dict[str, Any]:
+                  iters: int = 5, train: bool = True, flops: bool = True, seed: int = 0,
+                  progress: Optional[bool] = None) -> Dict[str, Any]:
     """Build a registered model (``softpool3d.models``) and profile it at its published test view
     (overridable with ``frames``/``crop``); views = clips x crops of the spec.
 
@@ -256,6 +328,8 @@ def profile_model(name: str, *, pool: str = "original", pool_sites="all", num_cl
     (a head pool sized for 224 px on a 256 px clip pools 2x2 positions, each projected by the
     linear layer, then averaged). A ``crop`` given explicitly builds the head for that crop.
     """
+    from .flops import import_fvcore
+    import_fvcore()  # before pytorchvideo imports it: without its FutureWarning
     from .models import build_model, model_input_spec
 
     torch.manual_seed(seed)
@@ -272,7 +346,8 @@ def profile_model(name: str, *, pool: str = "original", pool_sites="all", num_cl
               "num_clips": spec.get("num_clips"), "num_crops": spec.get("num_crops"),
               "softpool_extension": bool(ops.HAS_EXTENSION)}
     result.update(profile_module(model, inputs, convention=convention, views=views, device=device,
-                                 amp=amp, warmup=warmup, iters=iters, train=train, flops=flops))
+                                 amp=amp, warmup=warmup, iters=iters, train=train, flops=flops,
+                                 progress=progress))
     return result
 
 
@@ -281,8 +356,10 @@ FIELDS = ["model", "pool", "pool_sites", "num_classes", "num_frames", "crop_size
           "views", "convention", "params", "model_bytes", "torch", "memory_method",
           "flops_per_view", "gflops_per_view", "gflops_x_views", "flops_by_operator",
           "unsupported_ops", "infer_peak_bytes", "infer_latency_ms", "infer_latency_min_ms",
-          "infer_clips_per_s", "train_peak_bytes", "train_step_ms", "train_step_min_ms",
-          "train_clips_per_s"]
+          "infer_latency_max_ms", "infer_latency_iqr_ms", "infer_latency_spread",
+          "infer_latency_runs", "infer_clips_per_s", "train_peak_bytes", "train_step_ms",
+          "train_step_min_ms", "train_step_max_ms", "train_step_iqr_ms", "train_step_spread",
+          "train_step_runs", "train_clips_per_s"]
 
 
 def _mib(n) -> str:
@@ -306,13 +383,31 @@ def format_table(result: Dict[str, Any]) -> str:
          f"{get('gflops_x_views', '{:.2f}')}"),
         ("peak memory, inference", _mib(result.get("infer_peak_bytes"))),
         ("peak memory, train step", _mib(result.get("train_peak_bytes"))),
-        ("inference latency", get("infer_latency_ms", "{:.1f} ms median") +
-         get("infer_latency_min_ms", ", {:.1f} min") +
+        ("inference latency", _timing(result, "infer_latency") +
          get("infer_clips_per_s", "  ({:.2f} clips/s)")),
-        ("train step", get("train_step_ms", "{:.1f} ms median") +
-         get("train_step_min_ms", ", {:.1f} min") + get("train_clips_per_s", "  ({:.2f} clips/s)")),
+        ("train step", _timing(result, "train_step") +
+         get("train_clips_per_s", "  ({:.2f} clips/s)")),
     ]
     if result.get("unsupported_ops"):
         rows.append(("uncounted ops", ", ".join(sorted(result["unsupported_ops"]))))
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    lines += [f"warning: {w}" for w in result.get("warnings") or []]
+    return "\n".join(lines)
+
+
+def _timing(result: Dict[str, Any], prefix: str) -> str:
+    """``"12.3 ms median, IQR 0.4 ms (3 %), min 11.9, max 13.0 over 5 runs"`` (older results
+    without the spread: median and min)."""
+    median = result.get(f"{prefix}_ms")
+    if median is None:
+        return "-"
+    text = f"{median:.1f} ms median"
+    if result.get(f"{prefix}_iqr_ms") is not None:
+        text += (f", IQR {result[f'{prefix}_iqr_ms']:.1f} ms "
+                 f"({100 * result[f'{prefix}_spread']:.0f} %)")
+    if result.get(f"{prefix}_min_ms") is not None:
+        text += f", min {result[f'{prefix}_min_ms']:.1f}"
+    if result.get(f"{prefix}_max_ms") is not None:
+        text += f", max {result[f'{prefix}_max_ms']:.1f} over {result[f'{prefix}_runs']} runs"
+    return text

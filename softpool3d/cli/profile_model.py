@@ -30,7 +30,7 @@ def _int_at_least(low: int):
 def parse_args(argv=None) -> argparse.Namespace:
     """The arguments; usage errors (unknown model or pool, a non-positive size) exit 2."""
     import torch
-    from softpool3d.flops import CONVENTIONS
+    from softpool3d.flops import CONVENTION_HELP, CONVENTIONS
     from softpool3d.models import list_models
     from softpool3d.pools import pool_names
     from softpool3d.profiling import AMP_DTYPES
@@ -47,10 +47,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=_int_at_least(1), default=1, help="clips per step for memory and speed")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    choices=["cpu", "cuda"])
-    p.add_argument("--convention", default="paper", choices=CONVENTIONS)
+    p.add_argument("--convention", default="paper", choices=CONVENTIONS,
+                   help="how FLOPs are counted (1 multiply-add = 1 FLOP); default paper. " +
+                   "; ".join(f"{name}: {text}" for name, text in CONVENTION_HELP.items()) +
+                   " (details: softpool3d/flops.py)")
     p.add_argument("--amp", default="none", choices=sorted(AMP_DTYPES))
     p.add_argument("--warmup", type=_int_at_least(0), default=2, help="untimed runs before timing")
-    p.add_argument("--iters", type=_int_at_least(1), default=5, help="timed runs (the median is reported)")
+    p.add_argument("--iters", type=_int_at_least(1), default=5,
+                   help="timed runs: the median is reported with its spread (IQR, min, max), and "
+                        "a warning when the IQR exceeds 20%% of the median")
     p.add_argument("--threads", type=_int_at_least(1), help="torch.set_num_threads on CPU")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurements")
     p.add_argument("--no-flops", action="store_true", help="skip FLOP counting (one trace)")

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from softpool3d import models
 from softpool3d.config import ConfigError, resolve_from_model_spec
+from softpool3d.flops import import_fvcore
 from softpool3d.datasets import DATASETS, build_dataset, loader_seed_kwargs
 from softpool3d.datasets.decode import check_decoder
 from softpool3d.pools import pool_names
@@ -125,6 +126,7 @@ def build_model(cfg, num_classes: int) -> torch.nn.Module:
     """The configured model (pooling swapped in), with ``model.init_checkpoint`` loaded if set and
     the parameters of ``finetune`` frozen (ConfigError for a part the model does not have)."""
     m = cfg.model
+    import_fvcore()  # before pytorchvideo imports it: without its import-time FutureWarning
     model = models.build_model(m.name, num_classes, pool=m.pool, pool_sites=m.pool_sites,
                                num_frames=cfg.data.num_frames, crop_size=cfg.data.crop_size,
                                pool_kwargs=m.pool_kwargs or None, **m.overrides)
