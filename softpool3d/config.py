@@ -101,9 +101,9 @@ class TrainConfig:
     # stalled or dead rank); longer than the longest one-rank pause (rank 0 writing a checkpoint)
     dist_timeout_s: float = 300.0
     # one optimiser step every accumulate_steps batches (the loss of each batch divided by it): an
-    # effective batch of batch_size x accumulate_steps x world size. The lr schedule, optim.
-    # base_batch_size scaling and the logged step count optimiser steps; an epoch's last, shorter
-    # group still steps. Under DDP the gradients are all-reduced on the group's last batch only.
+    # effective batch of batch_size x accumulate_steps x world size (optim.base_batch_size scales
+    # the lr to it). The lr schedule and the logged steps count optimiser steps; an epoch's last,
+    # shorter group still steps. Under DDP the gradients are all-reduced on its last batch only.
     accumulate_steps: int = 1
     # exponential moving average of the weights (and BN statistics) after every optimiser step,
     # weight_ema = decay x weight_ema + (1 - decay) x weight; null: off. Validation, the test,

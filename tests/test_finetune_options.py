@@ -319,7 +319,7 @@ def test_all_options_end_to_end_with_an_exact_resume(data_root, tmp_path):
           "train.batch_size=2", "optim.epochs=2", "train.accumulate_steps=2",
           "train.ema_decay=0.8", "train.mixup_alpha=0.8", "train.cutmix_alpha=1.0",
           "finetune.freeze=[stem]", "finetune.freeze_bn_stats=true", "optim.head_lr_mult=10",
-          "train.log_every=1",
+          "train.log_every=1", "optim.lr=0.01", "optim.base_batch_size=2",
           "data.decoder=torchcodec" if _has_torchcodec() else "data.decoder=decord"]
     full = str(tmp_path / "full")
     assert train_tool.main([CONFIG, *ov, "--output-dir", full]) == 0
@@ -330,6 +330,9 @@ def test_all_options_end_to_end_with_an_exact_resume(data_root, tmp_path):
     # 12 clips / batch 2 = 6 batches = 3 optimiser steps per epoch
     assert blob["scheduler"]["last_epoch"] == 6 and blob["train_state"]["step"] == 6
     assert blob["ema"]["n_averaged"] == 6
+    # the lr is scaled to the effective batch: 2 clips x 2 accumulated / base 2 = 2 x 0.01
+    peaks = [g["initial_lr"] / g["lr_mult"] for g in blob["optimizer"]["param_groups"]]
+    assert peaks == pytest.approx([0.02] * len(peaks))
     diff = [k for k in blob["model"] if not torch.equal(blob["model"][k], blob["raw_model"][k])]
     assert diff and not any(k.startswith("blocks.0.") for k in diff)  # the frozen stem
     assert res["epochs"] == 2 and res["num_videos"] == 6

@@ -24,7 +24,8 @@ from .evaluate import evaluate, save_video_scores
 from .files import atomic_write_json
 from .logger import log_test, results_metrics
 from .optim import build_optimizer, build_scheduler, follow_config
-from .trainer import TrainState, fit, load_train_state, seed_all, steps_per_epoch, weights_digest
+from .trainer import (TrainState, effective_batch, fit, load_train_state, seed_all,
+                      steps_per_epoch, weights_digest)
 
 
 def _main_print(text: str) -> None:
@@ -141,7 +142,7 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
     if steps == 0:
         raise ConfigError(f"config key 'train.batch_size': no training batches: {len(train_ds)} "
                           f"clips, batch size {cfg.train.batch_size} x {du.world_size()} ranks")
-    optimizer = build_optimizer(model, cfg.optim, cfg.train.batch_size * du.world_size())
+    optimizer = build_optimizer(model, cfg.optim, effective_batch(cfg))
     scheduler = build_scheduler(optimizer, cfg.optim, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"
                                   and device.type == "cuda")
@@ -153,7 +154,7 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
         changes = resume_rules.check(path, blob.get("config"), config_dict, int(blob["epoch"]),
                                      allow_changes)
         ckpt.restore(blob, model, optimizer, scheduler, scaler, du.rank(), du.world_size())
-        follow_config(scheduler, cfg.optim, steps, cfg.train.batch_size * du.world_size())
+        follow_config(scheduler, cfg.optim, steps, effective_batch(cfg))
         state = load_train_state(blob)
         if changes:
             state.resumes.append({"epoch": state.epoch, "changed": changes})

@@ -132,6 +132,12 @@ def steps_per_epoch(cfg, loader) -> int:
     return math.ceil(batches_per_epoch(cfg, loader) / cfg.train.accumulate_steps)
 
 
+def effective_batch(cfg) -> int:
+    """Clips per optimiser step over all ranks: batch_size x world size x accumulate_steps (what
+    ``optim.base_batch_size`` scales the lr to)."""
+    return cfg.train.batch_size * du.world_size() * cfg.train.accumulate_steps
+
+
 def make_ema(model: nn.Module, decay: Optional[float], state: Optional[dict] = None
              ) -> Optional[AveragedModel]:
     """An EMA of ``model``'s parameters and buffers (``torch.optim.swa_utils.AveragedModel`` with
