@@ -87,6 +87,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+_KINETO_QUIETED = False
+
+
 def _quiet_kineto() -> None:
     """On a machine without CUDA, keep torch.profiler's tracer (kineto) from printing
     ``gpuGetDeviceCount failed with code 35`` and its USDT start/stop lines to stderr: a CUDA build
@@ -94,8 +97,10 @@ def _quiet_kineto() -> None:
     reads its log level (``KINETO_LOG_LEVEL``, 6: nothing) once, at the first trace of the
     process; a level the user set is kept, and the variable is unset again afterwards so that
     child processes do not inherit it."""
-    if "KINETO_LOG_LEVEL" in os.environ or torch.cuda.is_available():
+    global _KINETO_QUIETED
+    if _KINETO_QUIETED or "KINETO_LOG_LEVEL" in os.environ or torch.cuda.is_available():
         return
+    _KINETO_QUIETED = True
     os.environ["KINETO_LOG_LEVEL"] = "6"
     try:
         from torch.profiler import ProfilerActivity, profile

@@ -293,7 +293,7 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
                 # the bare module: ranks may run different numbers of eval batches, and DDP's
                 # forward would wait for the others (buffers are broadcast at every forward)
                 val = evaluate(eval_model, val_loader, device, num_classes, tc.amp,
-                               cfg.test.average)
+                               cfg.test.average, desc=f"val {epoch + 1}/{cfg.optim.epochs}")
                 val.pop("confusion")
                 bad.add("val", val.pop("bad_videos"), val["substitutions"])
                 val_top1 = val["top1"]
