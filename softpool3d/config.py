@@ -130,9 +130,10 @@ class TestConfig:
 @dataclass
 class FinetuneConfig:
     """Which parts of the network train, and how BatchNorm behaves while training. Every model
-    family is split into the same named parts, in order: ``stem``, ``stage1`` ... ``stageN`` (4 for
-    the ResNets and X3D), ``head`` (the classifier, with X3D's conv_5 and SlowFast's last fusion
-    pools; softpool3d.engine.finetune.model_parts lists them for a model)."""
+    family is split into the same named parts, in order: ``stem``, ``stage1`` ... ``stageN`` (4 in
+    every family here), ``head`` (the classifier; for X3D also its conv_5 / lin_5 projection).
+    SlowFast's parts hold both pathways and the lateral fusion after them.
+    softpool3d.engine.finetune.model_parts lists them for a model."""
     freeze: List[str] = field(default_factory=list)  # parts whose parameters are not trained
                                                      # (e.g. [stem, stage1]); their BN layers keep
                                                      # their statistics too
