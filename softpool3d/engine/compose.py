@@ -131,8 +131,8 @@ def build_model(cfg, num_classes: int) -> torch.nn.Module:
                                num_frames=cfg.data.num_frames, crop_size=cfg.data.crop_size,
                                pool_kwargs=m.pool_kwargs or None, **m.overrides)
     if m.init_checkpoint:
-        report = models.load_checkpoint(model, m.init_checkpoint)
-        if du.is_main():
+        report = models.load_checkpoint(model, m.init_checkpoint, verbose=False)
+        if du.is_main():  # once (the report printed by every rank and then again was noise)
             print(f"initialised from {m.init_checkpoint}: {report}", flush=True)
     frozen = finetune.apply_freeze(model, cfg.finetune)
     if frozen and du.is_main():
