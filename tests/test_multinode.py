@@ -3,9 +3,9 @@ meeting at a c10d rendezvous on 127.0.0.1 (gloo, CPU), train one tiny epoch, the
 command resumes it for a second epoch.
 
 Each node gets its own output folder (the same ``--output-dir`` on two machines without a shared
-filesystem), so what each rank wrote can be seen. Checked: both nodes finish; the two ranks trained on
-disjoint shards (the engine gathers the sample indices every rank trained on, per epoch); the final
-weights are the same on both ranks and equal to rank 0's checkpoint; only rank 0's node has
+filesystem), so what each rank wrote can be seen. Checked: both nodes finish; the two ranks trained
+on disjoint shards (the engine gathers the sample indices every rank trained on, per epoch); the
+final weights are the same on both ranks and equal to rank 0's checkpoint; only rank 0's node has
 checkpoints, logs and results; the resume continues from rank 0's checkpoint although the other node
 has none (c10d may hand rank 0 to either node, so the test reads who was rank 0 from the logs).
 Also: ``distributed.in_turn`` (rank 0 builds on-disk caches first, the others wait longer than the

@@ -1,8 +1,9 @@
 """torchrun-aware process-group helpers (gloo on CPU, NCCL on CUDA); no-ops in a single process.
 
 Several nodes: ``RANK`` (global) decides the data shard, the seeds and who writes (rank 0 only);
-``LOCAL_RANK`` (the rank within a node) only picks the GPU. Nothing here assumes that the nodes share
-a filesystem: what one rank read from disk (a checkpoint to resume) reaches the others by broadcast.
+``LOCAL_RANK`` (the rank within a node) only picks the GPU. Nothing here assumes that the nodes
+share a filesystem: what one rank read from disk (a checkpoint to resume) reaches the others by
+broadcast.
 See docs/distributed.md."""
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
 
 
 def broadcast_state(module: torch.nn.Module, src: int = 0) -> None:
-    """Copy ``src``'s parameters and buffers to every rank (e.g. weights only ``src`` could load)."""
+    """Copy ``src``'s parameters and buffers to every rank (weights only ``src`` could load)."""
     if not is_dist():
         return
     with torch.no_grad():
