@@ -210,7 +210,8 @@ def in_turn(fn: Callable[[], T]) -> T:
 def shard_report(indices: Sequence[int]) -> Dict[str, Any]:
     """What each rank trained on this epoch, gathered over the ranks: ``samples`` (per rank),
     ``distinct`` (different samples over all ranks) and ``overlap`` (samples trained on by more
-    than one rank: 0 when the shards are disjoint; a bad video's random replacement can add one)."""
+    than one rank: 0 when the shards are disjoint; DistributedSampler's padding, up to
+    world size - 1 repeated samples, and a bad video's random replacement add to it)."""
     per_rank = all_gather_object(list(map(int, indices)))
     seen: Dict[int, int] = {}
     for shard in per_rank:
