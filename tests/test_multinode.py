@@ -171,6 +171,11 @@ log = sys.argv[1]
 du.init(torch.device("cpu"), timeout_s=2.0)  # a collective waits 2 s at most
 
 
+def say(line):  # one write per line: the two ranks share torchrun's stdout
+    sys.stdout.write(line + "\\n")
+    sys.stdout.flush()
+
+
 def build(fail):
     with open(log, "a") as f:
         f.write(f"start {du.rank()} {time.time()}\\n")
@@ -184,13 +189,13 @@ def build(fail):
 
 
 try:
-    print("built", du.in_turn(lambda: build(False)), flush=True)
+    say(f"built {du.in_turn(lambda: build(False))}")
     du.in_turn(lambda: build(True))
 except du.PeerFailedError as e:
-    print(f"rank {du.rank()} stopped: {e}", flush=True)
+    say(f"rank {du.rank()} stopped: {e}")
     sys.exit(5)
 except ValueError as e:
-    print(f"rank {du.rank()} failed: {e}", flush=True)
+    say(f"rank {du.rank()} failed: {e}")
     time.sleep(2)  # let the other rank report before torchrun ends the job
     sys.exit(6)
 finally:
