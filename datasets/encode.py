@@ -45,6 +45,10 @@ def _open_output(path, codec, width, height, fps, crf, keyint, threads, preset):
         # min-keyint 1: every I-frame is an IDR frame. Otherwise x264 may flag non-IDR I-frames
         # (at scene cuts) as keyframes, and decord then returns wrong frames after seeking there.
         opts["keyint_min"] = "1"
+        # mbtree off: with it, the same frames encoded twice (even single-threaded, even in one
+        # process) gave different bitstreams, up to 50 grey levels apart once decoded, so a
+        # generated dataset changed from one run to the next.
+        opts["x264-params"] = "mbtree=0"
         if crf is not None:
             opts["crf"] = str(crf)
     elif crf is not None:  # mpeg4 / mjpeg: fixed quantiser; vp9: crf

@@ -40,7 +40,7 @@ _MOTION = {"MoveRight": ("move_x", False), "MoveLeft": ("move_x", True),
            "ShakeSlow": ("shake_slow", False), "ShakeFast": ("shake_fast", False)}
 SHAPES = ("disk", "square", "diamond", "triangle", "cross", "ellipse")
 MARKER = ".complete"
-VERSION = 2  # bump when the rendering changes: older datasets are regenerated
+VERSION = 3  # bump when the rendering changes: older datasets are regenerated
 
 
 # ------------------------------------------------------------------------------------ rendering
