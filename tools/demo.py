@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The benchmark on the embedded synthetic dataset, in one command (CPU, ~7 min on 2 free cores):
+"""The benchmark on the embedded synthetic dataset, in one command (CPU, ~6 min on 2 free cores):
 
 The logic is in softpool3d/cli/demo.py (also installed as the `softpool3d-demo` command).
 """

@@ -1,5 +1,5 @@
-"""The benchmark on the embedded synthetic dataset, in one command (CPU; 18 min measured on a busy
-2-core box, docs/benchmarks.md):
+"""The benchmark on the embedded synthetic dataset, in one command (CPU; 6.2 min measured on
+2 free cores, docs/benchmarks.md):
 
     python tools/demo.py            # generate data/synthetic_demo (8 motion classes x 120 train +
                                     # 20 test clips), decode it once into a frame cache, train and
