@@ -314,7 +314,10 @@ def plot(path: str, dataset: str, rows: List[dict]) -> int:
         pts = [r for r in rows if r[key] is not None and r["top1"].n]
         for r in pts:
             err = r["top1"].half_width
-            ax.errorbar(r[key], r["top1"].mean, yerr=err if err is not None else None,
+            if err is not None:  # a t-interval of n = 3 can pass 0 or 100 %: drawn up to the bounds
+                m = r["top1"].mean
+                err = [[m - max(0.0, m - err)], [min(100.0, m + err) - m]]
+            ax.errorbar(r[key], r["top1"].mean, yerr=err,
                         fmt=marker[str(r["model"])], color=colour(str(r["pool"])), ms=8,
                         capsize=4, mec="k", mew=0.5)
             ax.annotate(f"{r['pool']} (n={r['n']})", (r[key], r["top1"].mean), fontsize=7,
@@ -334,7 +337,7 @@ def plot(path: str, dataset: str, rows: List[dict]) -> int:
             ax.set_ylim(max(0, min(lows) - 5), min(100, max(highs) + 5))
             drawn = max(drawn, len(pts))
         ax.set_xlabel(label)
-        ax.set_ylabel("top-1 (%), mean ± 95% CI")
+        ax.set_ylabel("top-1 (%), mean ± 95% CI (within 0-100)")
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colour(p), marker="o", ls="", label=p)
                for p in sorted({str(r["pool"]) for r in rows})]
