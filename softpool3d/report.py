@@ -320,7 +320,9 @@ def plot(path: str, dataset: str, rows: List[dict]) -> int:
             ax.errorbar(r[key], r["top1"].mean, yerr=err,
                         fmt=marker[str(r["model"])], color=colour(str(r["pool"])), ms=8,
                         capsize=4, mec="k", mew=0.5)
-            ax.annotate(f"{r['pool']} (n={r['n']})", (r[key], r["top1"].mean), fontsize=7,
+            sites = str(r.get("pool_sites") or "all")
+            name = r["pool"] if sites in ("all", "published") else f"{r['pool']}@{sites}"
+            ax.annotate(f"{name} (n={r['n']})", (r[key], r["top1"].mean), fontsize=7,
                         xytext=(5, 5), textcoords="offset points")
         if pts:
             xy = [(r[key], r["top1"].mean) for r in pts]
@@ -343,10 +345,11 @@ def plot(path: str, dataset: str, rows: List[dict]) -> int:
                for p in sorted({str(r["pool"]) for r in rows})]
     handles += [plt.Line2D([], [], color="k", marker=marker[m], ls="", label=m) for m in models]
     handles += [plt.Line2D([], [], color="k", ls="--", label="Pareto front")]
-    axes[1].legend(handles=handles, fontsize=8, title="colour: pooling · marker: model")
+    fig.legend(handles=handles, fontsize=8, title="colour: pooling · marker: model",
+               loc="center left", bbox_to_anchor=(1.0, 0.5))  # beside the panels, not over points
     fig.suptitle(f"{dataset}: accuracy vs cost")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return drawn
 
