@@ -296,6 +296,12 @@ def axis_limits(values: Sequence[float], min_rel_span: float = 0.2) -> Tuple[flo
     return centre - half, centre + half
 
 
+def pool_tag(pool: str, sites: str) -> str:
+    """``pool`` at every site (or the published pools), else ``pool@sites``: how runs are named in
+    sweep folders and plots."""
+    return pool if sites in ("all", "published") else f"{pool}@{sites}"
+
+
 def plot(path: str, dataset: str, rows: List[dict]) -> int:
     """Two panels (cost = GFLOPs x views, peak train memory) of mean top-1 with CI bars; returns
     the number of configurations drawn."""
@@ -320,8 +326,7 @@ def plot(path: str, dataset: str, rows: List[dict]) -> int:
             ax.errorbar(r[key], r["top1"].mean, yerr=err,
                         fmt=marker[str(r["model"])], color=colour(str(r["pool"])), ms=8,
                         capsize=4, mec="k", mew=0.5)
-            sites = str(r.get("pool_sites") or "all")
-            name = r["pool"] if sites in ("all", "published") else f"{r['pool']}@{sites}"
+            name = pool_tag(str(r["pool"]), str(r.get("pool_sites") or "all"))
             ax.annotate(f"{name} (n={r['n']})", (r[key], r["top1"].mean), fontsize=7,
                         xytext=(5, 5), textcoords="offset points")
         if pts:

@@ -56,7 +56,8 @@ def plan(models, pools, sites, seeds) -> List[dict]:
 
 
 def run_dir(out: str, run: dict) -> str:
-    tag = run["pool"] if run["sites"] == "all" else f"{run['pool']}@{run['sites']}"
+    from ..report import pool_tag
+    tag = pool_tag(run["pool"], run["sites"])
     return os.path.join(out, run["model"], tag, f"seed{run['seed']}")
 
 

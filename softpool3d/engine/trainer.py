@@ -223,10 +223,9 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
         lr = base_lr(optimizer)
         bar.set_postfix(loss=f"{loss_v:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}", refresh=False)
         bar.update(1)
-        if it + 1 == batches:
-            bar.refresh()  # the final rate is drawn even when the epoch took under tqdm's mininterval
         if last_of_group and tc.log_every and state.step % tc.log_every == 0:
             logger.log("train_step", state.step, loss=loss_v, lr=lr, clips_per_s=rate)
+    bar.refresh()  # the final rate is drawn even when the epoch took under tqdm's mininterval
     bar.close()
     seconds = time.perf_counter() - start
     total = du.all_reduce_sum(sums)
