@@ -85,17 +85,25 @@ inline const acc_t* lanes_view(const scalar_t* p, int64_t stride, int64_t n, acc
   return buf;
 }
 
-// The lanes of every window cell, read once for the max pass and the sum pass: a pointer into
+// The lanes of window cells, read once for the max pass and once for the sum pass: a pointer into
 // the input where it already is a contiguous acc_t run, else a converted copy (one per cell).
-// Storage is left uninitialised: a global pool has thousands of cells, and where no copy is
-// needed (float32 lanes with stride 1) the copies are never touched.
+// It holds at most kMaxCells cells: a window with more cells (a global pool, a kernel larger than
+// the input) is reduced in chunks by reduce_window, so the memory is bounded by
+// kMaxCells x lanes whatever the window's volume.
+// Storage is left uninitialised: where no copy is needed (float32 lanes with stride 1) the copies
+// are never touched.
+constexpr int64_t kMaxCells = 1024;
+
 template <typename acc_t>
 struct CellViews {
   std::unique_ptr<acc_t[]> copies;
   std::unique_ptr<const acc_t*[]> view;
-  int64_t cap;
-  CellViews(int64_t cells, int64_t lane_cap)
-      : copies(new acc_t[cells * lane_cap]), view(new const acc_t*[cells]), cap(lane_cap) {}
+  int64_t cells, cap;
+  CellViews(int64_t window_cells, int64_t lane_cap)
+      : cells(std::max<int64_t>(1, std::min(window_cells, kMaxCells))), cap(lane_cap) {
+    copies.reset(new acc_t[cells * cap]);
+    view.reset(new const acc_t*[cells]);
+  }
   template <typename scalar_t>
   const acc_t* load(int64_t cell, const scalar_t* p, int64_t stride, int64_t n) {
     return view[cell] = lanes_view(p, stride, n, copies.get() + cell * cap);
@@ -112,6 +120,41 @@ struct CellViews {
     view[cell] = dst;
   }
 };
+
+// The max m and the sums s, t of n lanes over the `total` cells of a window. for_each_cell(visit)
+// calls visit(load) once per cell, in order, where load(slot) loads that cell into slot `slot` of
+// `cv`. A window that fits in `cv` is loaded once; a larger one is loaded twice, chunk by chunk (a
+// max pass, then a sum pass). Either way every lane sees the same operations in the same order, so
+// the result does not depend on the chunking.
+template <typename acc_t, typename ForEachCell>
+inline void reduce_window(CellViews<acc_t>& cv, int64_t total, ForEachCell&& for_each_cell,
+                          acc_t* m, acc_t* s, acc_t* t, int64_t n) {
+  if (total <= cv.cells) {
+    int64_t c = 0;
+    for_each_cell([&](auto&& load) { load(c++); });
+    max_cells_any(cv.view.get(), c, m, n);
+    accumulate_cells_any(cv.view.get(), c, m, s, t, n);
+    return;
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    int64_t c = 0;
+    auto flush = [&] {
+      if (pass == 0) max_cells_any(cv.view.get(), c, m, n);
+      else accumulate_cells_any(cv.view.get(), c, m, s, t, n);
+      c = 0;
+    };
+    for_each_cell([&](auto&& load) {
+      load(c++);
+      if (c == cv.cells) flush();
+    });
+    if (c > 0) flush();
+  }
+}
+
+// The number of input cells a window can cover along one dimension: at most the kernel, and at
+// most the input (windows are clamped to it). Products of these never overflow, where the
+// kernel's own volume can (a legal kernel may be far larger than the input, with ceil_mode).
+inline int64_t clamped_extent(int64_t k, int64_t size) { return std::max<int64_t>(1, std::min(k, size)); }
 
 // A run of output columns [o0, o1) whose windows along W all cover the in-range cells
 // kw in [kw0, kw1) (relative to the window start o * s - p).
@@ -199,7 +242,9 @@ void forward_whole_rows(const scalar_t* x, const PoolGeometry& g, int64_t planes
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2], OD = g.out[0], OH = g.out[1];
   const int64_t rows = planes * OD * OH;
-  const int64_t grain = std::max<int64_t>(1, 32768 / (g.kernel[0] * g.kernel[1] * W));
+  const int64_t grain = std::max<int64_t>(
+      1, 32768 / (clamped_extent(g.kernel[0], D) * clamped_extent(g.kernel[1], H) *
+                  std::max<int64_t>(1, W)));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     acc_t buf[kLanes];
     for (int64_t row = begin; row < end; ++row) {
@@ -245,7 +290,8 @@ void forward_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t planes
   const int64_t oh_hi =
       std::max(oh_lo, H - kh + ph >= 0 ? std::min<int64_t>(OH, (H - kh + ph) / sh + 1) : 0);
   const int64_t rows = planes * OD * OH;
-  const int64_t cells = g.kernel[0] * kh * g.kernel[2];
+  const int64_t cells = clamped_extent(g.kernel[0], D) * clamped_extent(kh, H) *
+                        clamped_extent(g.kernel[2], W);  // at most, in one window
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, OW * cells));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     acc_t m[kLanes], s[kLanes], t[kLanes], ya[kLanes], log_s[kLanes];
@@ -266,21 +312,25 @@ void forward_contiguous(const scalar_t* x, const PoolGeometry& g, int64_t planes
           for (int64_t l0 = r.o0; l0 < r.o1; l0 += width) {
             const int64_t n = std::min(r.o1, l0 + width) - l0, lanes = R * n;
             const int64_t col0 = l0 * sw - g.padding[2];  // window start of lane 0
-            int64_t c = 0;
-            for (int64_t id = d0; id < d1; ++id)
-              for (int64_t ih = h0; ih < h1; ++ih) {
-                // may be < 0 before adding kw >= kw0
-                const int64_t line = (id * H + ih + rb * sh) * W + col0;
-                for (int64_t kw = r.kw0; kw < r.kw1; ++kw, ++c) {
-                  if (R == 1) cellv.load(c, plane + (line + kw), sw, n);
-                  else cellv.load_rows(c, plane + (line + kw), sh * W, R, sw, n);
+            auto for_each_cell = [&](auto&& visit) {
+              for (int64_t id = d0; id < d1; ++id)
+                for (int64_t ih = h0; ih < h1; ++ih) {
+                  // may be < 0 before adding kw >= kw0
+                  const int64_t line = (id * H + ih + rb * sh) * W + col0;
+                  for (int64_t kw = r.kw0; kw < r.kw1; ++kw) {
+                    const scalar_t* p = plane + (line + kw);
+                    visit([&](int64_t slot) {
+                      if (R == 1) cellv.load(slot, p, sw, n);
+                      else cellv.load_rows(slot, p, sh * W, R, sw, n);
+                    });
+                  }
                 }
-              }
+            };
             std::fill(m, m + lanes, -std::numeric_limits<acc_t>::infinity());
             std::fill(s, s + lanes, acc_t(0));
             std::fill(t, t + lanes, acc_t(0));
-            max_cells_any(cellv.view.get(), c, m, lanes);
-            accumulate_cells_any(cellv.view.get(), c, m, s, t, lanes);
+            reduce_window(cellv, (d1 - d0) * (h1 - h0) * (r.kw1 - r.kw0), for_each_cell, m, s, t,
+                          lanes);
             // Every window holds at least one in-range cell, so s >= 1 (or NaN).
             finish_lanes_any(m, s, t, ya, log_s, lanes);
             for (int64_t j = 0; j < R; ++j) {
@@ -302,7 +352,8 @@ void forward_channels_last(const scalar_t* x, const PoolGeometry& g, int64_t N, 
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
   const int64_t rows = N * OD * OH * OW;
-  const int64_t cells = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  const int64_t cells = clamped_extent(g.kernel[0], D) * clamped_extent(g.kernel[1], H) *
+                        clamped_extent(g.kernel[2], W);  // at most, in one window
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, C * cells));
   const int64_t cap = std::min(kLanes, C);
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
@@ -320,15 +371,15 @@ void forward_channels_last(const scalar_t* x, const PoolGeometry& g, int64_t N, 
         std::fill(m, m + n, -std::numeric_limits<acc_t>::infinity());
         std::fill(s, s + n, acc_t(0));
         std::fill(t, t + n, acc_t(0));
-        int64_t c = 0;
-        for (int64_t id = d0; id < d1; ++id)
-          for (int64_t ih = h0; ih < h1; ++ih)
-            for (int64_t iw = w0; iw < w1; ++iw, ++c) {
-              const scalar_t* p = x + (((nn * D + id) * H + ih) * W + iw) * C + l0;
-              cellv.load(c, p, int64_t(1), n);
-            }
-        max_cells_any(cellv.view.get(), c, m, n);
-        accumulate_cells_any(cellv.view.get(), c, m, s, t, n);
+        auto for_each_cell = [&](auto&& visit) {
+          for (int64_t id = d0; id < d1; ++id)
+            for (int64_t ih = h0; ih < h1; ++ih)
+              for (int64_t iw = w0; iw < w1; ++iw) {
+                const scalar_t* p = x + (((nn * D + id) * H + ih) * W + iw) * C + l0;
+                visit([&](int64_t slot) { cellv.load(slot, p, int64_t(1), n); });
+              }
+        };
+        reduce_window(cellv, (d1 - d0) * (h1 - h0) * (w1 - w0), for_each_cell, m, s, t, n);
         const int64_t o = row * C + l0;
         store_lanes(m, s, t, n, ya, log_s, y + o, L + o);
       }
@@ -348,7 +399,9 @@ void backward_contiguous(const scalar_t* gy, const scalar_t* x, const scalar_t* 
   const int64_t sw = g.stride[2];
   const std::vector<Run> runs = runs_along_w(g.kernel[2], sw, g.padding[2], W, OW);
   const int64_t rows = planes * D * H;
-  const int64_t grain = std::max<int64_t>(1, 16384 / (W * g.kernel[0] * g.kernel[1]));
+  const int64_t grain = std::max<int64_t>(
+      1, 16384 / (std::max<int64_t>(1, W) * clamped_extent(g.kernel[0], D) *
+                  clamped_extent(g.kernel[1], H)));
   const WindowTable wd(D, g.kernel[0], g.stride[0], g.padding[0], OD);
   const WindowTable wh(H, g.kernel[1], g.stride[1], g.padding[1], OH);
   const bool rows_whole = whole_rows(g);
