@@ -5,6 +5,10 @@ video path, 0-based label) and ``classes`` the list of class names (index = labe
 raises :class:`AnnotationError` (a ``ValueError``) naming ``file:line``. Videos that the annotations
 name but that are absent on disk are dropped and reported by :func:`drop_missing` (one warning with
 the count and the first few), or raise in strict mode.
+
+Every path a list names stays inside the folder it is relative to, after symbolic links too
+(:func:`confined`): ``../`` steps or an absolute path that leave it, or a link that points out of
+it, raise :class:`AnnotationError` naming the list, the line and the path it resolved to.
 """
 from __future__ import annotations
 
@@ -34,6 +38,39 @@ class AnnotationError(ValueError):
         where = f"{file}:{line_no}" if line_no is not None else str(file)
         text = f"{where}: {reason}" + (f" (line: {line.rstrip()!r})" if line is not None else "")
         super().__init__(text)
+
+
+def _within(path, folder):
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def confined(root, rel, list_file, line_no, line=None, what="video folder"):
+    """``root / rel`` (a path as a list names it), checked to stay inside ``root``: written as it
+    is (``..`` steps and absolute paths resolved) and after symbolic links (of the folders on the
+    way and of the file, when they exist; a root that is itself a link is followed first).
+    Otherwise :class:`AnnotationError` naming ``list_file:line_no`` and the resolved path."""
+    base = os.path.abspath(root)
+    lexical = os.path.normpath(os.path.join(base, os.fspath(rel)))
+    if not _within(lexical, base):
+        raise AnnotationError(list_file, line_no, f"the path {str(rel)!r} resolves to {lexical}, "
+                              f"outside the {what} {base} it must stay in", line)
+    real, real_base = os.path.realpath(lexical), os.path.realpath(base)
+    if not _within(real, real_base):
+        raise AnnotationError(list_file, line_no, f"the path {str(rel)!r} resolves through a "
+                              f"symbolic link to {real}, outside the {what} {real_base} it must "
+                              "stay in", line)
+    return Path(root) / rel
+
+
+def confined_video(root, rel, list_file, line_no, line=None):
+    """``(wanted, found or None)``: :func:`confined` ``root / rel`` and the video file
+    :func:`~.layout.resolve_video` finds for it (another extension), checked the same way."""
+    wanted = confined(root, rel, list_file, line_no, line)
+    found = resolve_video(wanted)
+    if found is not None:
+        confined(root, os.path.relpath(os.path.abspath(found), os.path.abspath(root)),
+                 list_file, line_no, line)
+    return wanted, found
 
 
 class MissingVideosWarning(UserWarning):
@@ -113,8 +150,8 @@ def parse_path_label_list(list_file, video_root=None, classes=None):
                                       line)
             label = index[folder]
         max_label = max(max_label, label)
-        wanted = root / rel
-        items.append((wanted, resolve_video(wanted), label))
+        wanted, found = confined_video(root, rel, list_file, no, line)
+        items.append((wanted, found, label))
     if classes is None:
         classes = [str(i) for i in range(max_label + 1)]
     return items, list(classes)
@@ -291,10 +328,11 @@ def parse_ucf101(root, split, fold=1, annotation_dir=None, video_root=None, list
         if len(parts) == 2 and int(parts[1]) - 1 != label:
             raise AnnotationError(list_file, no, f"label {parts[1]} disagrees with folder {folder!r} "
                                   f"(classInd says {label + 1})", line)
-        rows.append((rel, label))
+        rows.append((rel, label, no, line))
     vroot = Path(video_root) if video_root else find_video_root(
-        root, [r for r, _ in rows], UCF101_VIDEO_DIRS, "UCF-101", list_file)
-    return [(vroot / rel, resolve_video(vroot / rel), label) for rel, label in rows], classes
+        root, [r for r, *_ in rows], UCF101_VIDEO_DIRS, "UCF-101", list_file)
+    return [(*confined_video(vroot, rel, list_file, no, line), label)
+            for rel, label, no, line in rows], classes
 
 
 # --------------------------------------------------------------------------------------- HMDB-51
@@ -324,9 +362,11 @@ def parse_hmdb51(root, split, fold=1, annotation_dir=None, video_root=None):
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise AnnotationError(path, no, _line_problem(line, "'<video name> <0|1|2>'"),
                                       line)
-            rows.append((f"{cls}/{parts[0]}", label, int(parts[1])))
+            rows.append((f"{cls}/{parts[0]}", label, int(parts[1]), path, no, line))
     vroot = Path(video_root) if video_root else find_video_root(
-        root, [r for r, _, _ in rows], HMDB51_VIDEO_DIRS, "HMDB-51",
+        root, [r for r, *_ in rows], HMDB51_VIDEO_DIRS, "HMDB-51",
         next(iter(files.values())).parent)
-    return [(vroot / rel, resolve_video(vroot / rel), label)
-            for rel, label, code in rows if code == want], classes
+    checked = [(*confined_video(vroot, rel, path, no, line), label, code)
+               for rel, label, code, path, no, line in rows]  # every line, used or not
+    return [(wanted, found, label) for wanted, found, label, code in checked if code == want], \
+        classes

@@ -7,7 +7,9 @@ frames, so a sample is identical with and without the cache (tested).
     frame_cache="memory"        every process decodes the videos into its own RAM
     frame_cache="<folder>"      one uint8 file per video list, memory-mapped (shared by workers,
                                 processes and later runs); rebuilt when a video changes
-    frame_cache=True / "auto"   the folder ``<the videos' common folder>/.frame_cache``
+    frame_cache=True / "auto"   the folder ``<dataset root>/.frame_cache`` (``build_dataset``'s
+                                root; never a place chosen from the listed paths, which a
+                                list could move anywhere)
 
 A folder cache is ``<key>.u8`` (all frames, uint8 ``(T, H, W, 3)`` per video, back to back) plus
 ``<key>.json`` (offsets, shapes, bad videos). ``key`` hashes every video's path, size and
@@ -29,7 +31,7 @@ import torch
 
 from .decode import VideoDecodeError, as_tensor, open_video
 
-__all__ = ["FrameCache", "as_frame_cache", "fingerprint", "decode_all"]
+__all__ = ["FrameCache", "as_frame_cache", "auto_folder", "fingerprint", "decode_all"]
 
 FORMAT = 1
 
@@ -207,10 +209,20 @@ def _map(data, index) -> List[Optional[np.ndarray]]:
             for off, shape in zip(index["offsets"], index["shapes"])]
 
 
+AUTO_FOLDER = ".frame_cache"
+
+
+def auto_folder(root: Union[str, os.PathLike]) -> Path:
+    """Where ``frame_cache="auto"`` keeps the cache of a dataset rooted at ``root``."""
+    return Path(os.path.abspath(root)) / AUTO_FOLDER
+
+
 def as_frame_cache(spec, paths: Sequence[str], workers: int = 2,
-                   progress: bool = True) -> Optional[FrameCache]:
+                   progress: bool = True, root: Optional[Union[str, os.PathLike]] = None
+                   ) -> Optional[FrameCache]:
     """A :class:`FrameCache` for ``paths`` from a dataset option: None/False (no cache), a
-    FrameCache (checked to hold ``paths``), ``"memory"``, True/``"auto"``, or a folder."""
+    FrameCache (checked to hold ``paths``), ``"memory"``, True/``"auto"`` (the folder
+    :func:`auto_folder` of the dataset ``root``, which must be given), or a folder."""
     if spec is None or spec is False:
         return None
     if isinstance(spec, FrameCache):
@@ -220,8 +232,10 @@ def as_frame_cache(spec, paths: Sequence[str], workers: int = 2,
     if spec == "memory":
         return FrameCache.build(paths, workers, progress)
     if spec is True or spec == "auto":
-        spec = Path(os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])) \
-            / ".frame_cache"
+        if root is None:
+            raise ValueError("frame_cache='auto' is the dataset root's .frame_cache folder: give "
+                             "the root (build_dataset does), or name a folder")
+        spec = auto_folder(root)
     if not isinstance(spec, (str, os.PathLike)):
         raise ValueError(f"frame_cache must be None, 'memory', 'auto' or a folder, got {spec!r}")
     return FrameCache.open(paths, spec, workers, progress)

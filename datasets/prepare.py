@@ -9,14 +9,18 @@ annotation files rewritten with the new names:
   - hmdb51: ``testTrainMulti_7030_splits/<class>_test_split{k}.txt``
   - kinetics: ``annotations/<split>.csv`` (copied) and ``annotations/<split>_list.txt``
     (``path label`` lines, 0-based labels, class index = sorted labels of train.csv).
+
+Every path a list names stays inside the source's video folder and its output inside the output
+folder, after symbolic links too: a line that leaves either stops the plan (``AnnotationError``
+naming the list, the line and the resolved path) before anything is written.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .annotations import (KINETICS_SPLIT_FILES, find_hmdb51_split_files, index_videos, iter_lines,
-                          parse_hmdb51, parse_ucf101, read_kinetics_csv, resolve_video)
+from .annotations import (KINETICS_SPLIT_FILES, confined, confined_video, find_hmdb51_split_files, index_videos, iter_lines,
+                          parse_hmdb51, parse_ucf101, read_kinetics_csv)
 from .layout import (HMDB51_VIDEO_DIRS, KINETICS_LIST_DIRS, UCF101_LIST_DIRS, UCF101_VIDEO_DIRS,
                      find_file, find_video_root, search_dirs)
 from .decode import FRAME_SHORTFALL, reported_frames, shortfall
@@ -52,10 +56,14 @@ def _mp4(rel):
     return str(Path(rel).with_suffix(".mp4"))
 
 
-def _add(plan, src_root, out_root, rel, seen):
-    """Queue the video ``rel`` (relative to ``src_root``) once; returns its output-relative path."""
-    found = resolve_video(Path(src_root) / rel)
+def _add(plan, src_root, out_root, rel, seen, where):
+    """Queue the video ``rel`` (relative to ``src_root``) once; returns its output-relative path.
+    ``where`` ``(list file, line number, line)`` is the list line naming it: a source outside
+    ``src_root`` or an output outside ``out_root`` (after symbolic links) raises
+    ``AnnotationError`` naming it."""
+    _, found = confined_video(src_root, rel, *where)
     out_rel = _mp4(rel)
+    confined(out_root, out_rel, *where, what="output folder")
     if out_rel not in seen:
         seen.add(out_rel)
         if found is None:
@@ -78,16 +86,16 @@ def plan_ucf101(src, out, folds=(1, 2, 3), annotation_dir=None):
             list_file = classind.parent / f"{kind}{fold:02d}.txt"
             if list_file.is_file():  # parsed first: a malformed line stops the plan
                 parse_ucf101(src, split, fold, list_file=list_file, video_root=src)
-                lists[list_file] = [line.split()[0] for _, line in iter_lines(list_file)]
+                lists[list_file] = [(line.split()[0], no, line) for no, line in iter_lines(list_file)]
     if not lists:
         raise FileNotFoundError(f"no trainlist0k.txt/testlist0k.txt beside {classind}")
-    rels = [r for rs in lists.values() for r in rs]
+    rels = [r for rs in lists.values() for r, _, _ in rs]
     vroot = find_video_root(src, rels, UCF101_VIDEO_DIRS, "UCF-101", next(iter(lists)))
     for list_file, rs in lists.items():
         lines = []
-        for (_, line), rel in zip(iter_lines(list_file), rs):
+        for rel, no, line in rs:
             parts = line.split()
-            parts[0] = _add(plan, vroot, out, rel, seen)
+            parts[0] = _add(plan, vroot, out, rel, seen, (list_file, no, line))
             lines.append(" ".join(parts) + "\n")
         plan.lists[f"ucfTrainTestlist/{list_file.name}"] = "".join(lines)
     return plan
@@ -107,16 +115,16 @@ def plan_hmdb51(src, out, folds=(1, 2, 3), annotation_dir=None):
             continue
         parse_hmdb51(src, "train", fold, annotation_dir=ann, video_root=src)  # checks the lines
         for cls, path in files.items():
-            found[path] = (cls, [tuple(line.split()) for _, line in iter_lines(path)])
+            found[path] = (cls, [(*line.split(), no, line) for no, line in iter_lines(path)])
     if not found:
         raise first_error
     folder = next(iter(found)).parent
-    rels = [f"{cls}/{name}" for cls, rows in found.values() for name, _ in rows]
+    rels = [f"{cls}/{name}" for cls, rows in found.values() for name, *_ in rows]
     vroot = find_video_root(src, rels, HMDB51_VIDEO_DIRS, "HMDB-51", folder)
     for path, (cls, rows) in found.items():
         lines = []
-        for name, code in rows:
-            out_rel = _add(plan, vroot, out, f"{cls}/{name}", seen)
+        for name, code, no, line in rows:
+            out_rel = _add(plan, vroot, out, f"{cls}/{name}", seen, (path, no, line))
             lines.append(f"{Path(out_rel).name} {code}\n")
         plan.lists[f"testTrainMulti_7030_splits/{path.name}"] = "".join(lines)
     return plan
@@ -147,13 +155,13 @@ def plan_kinetics(src, out, annotation_dir=None):
     for n, path in csvs.items():
         plan.lists[f"annotations/{n}.csv"] = path.read_text(encoding="utf-8-sig")
         lines = []
-        for _, label, stem, yid, _ in rows[n]:
+        for no, label, stem, yid, _ in rows[n]:
             video = found.get(stem) or found.get(yid)
             if video is None:
                 plan.missing.append(f"{label}/{stem}")
                 continue
             rel = str(Path(video).relative_to(src))
-            out_rel = _add(plan, src, out, rel, seen)
+            out_rel = _add(plan, src, out, rel, seen, (path, no, None))
             if label in index:
                 lines.append(f"{out_rel} {index[label]}\n")
         plan.lists[f"annotations/{n}_list.txt"] = "".join(lines)

@@ -116,7 +116,8 @@ def build_dataset(name, root, split, fold=1, *, num_frames=8, sampling_rate=2, c
     return VideoDataset(records, classes, mode=mode, transform=transform, num_frames=num_frames,
                         sampling_rate=sampling_rate, num_clips=num_clips, alpha=alpha, short=short,
                         strict=strict, max_retries=max_retries, seed=seed,
-                        decode_threads=decode_threads, frame_cache=frame_cache, decoder=decoder)
+                        decode_threads=decode_threads, frame_cache=frame_cache, decoder=decoder,
+                        root=root)
 
 
 def _spec(name):

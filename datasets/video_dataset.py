@@ -9,8 +9,9 @@ A sample is ``dict(video, label, index, skipped, bad)``:
     alpha = 4 gives frames 0, 4, 8, 13, 17, 22, 26, 31);
   - ``label``: int, 0-based; ``index``: the dataset index of the video actually returned;
   - ``skipped``: how many bad videos were replaced while producing this sample;
-  - ``bad``: those bad videos as ``"path<TAB>reason"`` lines (``""`` when none), so the main
-    process learns what its DataLoader workers found.
+  - ``bad``: those bad videos as a JSON object ``{"path": "reason", ...}`` (``""`` when none; a
+    string, which default collation keeps, and JSON, which holds any path: tabs, newlines), so
+    the main process learns what its DataLoader workers found (:func:`bad_from_text`).
 
 Bad videos (missing, empty, truncated, not a video, fewer frames than reported) are logged once per
 process (path + reason) and replaced by another sample, at most ``max_retries`` times in a row;
@@ -26,6 +27,7 @@ every run yields the same samples.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -54,11 +56,12 @@ class VideoDataset(Dataset):
         decoder: ``"decord"`` (default) or ``"torchcodec"`` (same frames; see :mod:`.decode`).
         frame_cache: serve decoded frames from a :mod:`.frame_cache` (``"memory"``, ``"auto"``,
             a folder or a ``FrameCache``) instead of decoding each sample; same samples.
+        root: the dataset folder, where ``frame_cache="auto"`` keeps its cache.
     """
 
     def __init__(self, records, classes, *, mode, transform, num_frames=8, sampling_rate=2,
                  num_clips=10, alpha=None, short="clamp", strict=False, max_retries=10, seed=0,
-                 decode_threads=1, frame_cache=None, decoder="decord"):
+                 decode_threads=1, frame_cache=None, decoder="decord", root=None):
         if mode not in ("train", "test", "val"):
             raise ValueError(f"mode must be 'train', 'test' or 'val', got {mode!r}")
         if not records:
@@ -81,7 +84,8 @@ class VideoDataset(Dataset):
         self.frame_cache = None
         if frame_cache is not None and frame_cache is not False:
             from .frame_cache import as_frame_cache
-            self.frame_cache = as_frame_cache(frame_cache, [r.path for r in self.records])
+            self.frame_cache = as_frame_cache(frame_cache, [r.path for r in self.records],
+                                              root=root)
 
     # ------------------------------------------------------------------------------ properties
     @property
@@ -166,7 +170,7 @@ class VideoDataset(Dataset):
                     raise RuntimeError(f"{skipped} bad videos in a row while loading index {index}; "
                                        "last errors: " + "; ".join(errors[-3:])) from None
                 current = self._replacement(index, skipped, rng)
-        bad = "".join(f"{p}\t{' '.join(r.split())}\n" for p, r in met.items())
+        bad = json.dumps(met) if met else ""
         return dict(video=video, label=self.records[current].label, index=current, skipped=skipped,
                     bad=bad)
 
@@ -207,6 +211,11 @@ class VideoDataset(Dataset):
         if self.alpha is None:
             return video
         return [video.index_select(-3, slow_pathway_indices(video.shape[-3], self.alpha)), video]
+
+
+def bad_from_text(text):
+    """``{path: reason}`` from a sample's ``bad`` field (``""``: none)."""
+    return json.loads(text) if text else {}
 
 
 def seed_worker(worker_id):

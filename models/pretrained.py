@@ -98,21 +98,23 @@ def load_checkpoint(model: nn.Module, path: str, strict: bool = False,
                     verbose: bool = True) -> LoadReport:
     """Load the weights of a local checkpoint file into ``model`` (in place).
 
-    ``torch.load(path, map_location="cpu", weights_only=True)``; the state dict may be nested
+    Read with the package's verified loader (``softpool3d.engine.checkpoint.load``: zip CRCs
+    checked, then ``torch.load(weights_only=True)``): a file holding Python objects, a truncated
+    or damaged file, a folder or a file without tensors raises ``CheckpointError`` (a
+    RuntimeError) naming it; a missing one ``FileNotFoundError``. The state dict may be nested
     (``model_state``, ``state_dict``, ...) and its keys prefixed with ``model.``/``module.``.
     Tensors whose shape differs from the model's (e.g. a classifier for another number of
     classes) are skipped and reported. ``strict=True`` raises a RuntimeError with the report
     unless the match is exact; otherwise the report is returned (and printed when ``verbose``).
     """
+    # the one verified, weights-only loader (zip CRCs, no code): CheckpointError names the file
+    # and says what is wrong with it (holds Python objects, truncated or damaged, a folder)
+    from softpool3d.engine.checkpoint import CheckpointError, load as load_verified
+    obj = load_verified(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:
-        raise RuntimeError(f"cannot load {path} with torch.load(weights_only=True): {err}. A "
-                           f"checkpoint holding non-tensor Python objects must first be re-saved "
-                           f"as a plain state dict by whoever trusts it.") from err
-    state = extract_state_dict(obj)
+        state = extract_state_dict(obj)
+    except ValueError as e:
+        raise CheckpointError(str(path), f"holds no weights to load: {e}", corrupt=False) from None
     model_state = model.state_dict()
     report = LoadReport(path=str(path))
     to_load: Dict[str, torch.Tensor] = {}

@@ -11,11 +11,15 @@ the published protocol. Do not report best.pth on UCF-101/HMDB-51: it is the epo
 validation top-1, and these datasets have no validation split (their configs validate on the test
 split), so best.pth is chosen on the test videos and overstates the accuracy.
 
-Without a config, the one saved in the checkpoint is used. key=value overrides change it and may
-stand anywhere on the line (also after --folds). The pretrained file named in the saved config
+The checkpoint's own saved config decides what the model is (name, pools, pool sites, classes,
+clip geometry) and what it was trained on; without a config file it is used as it is. A config
+file or a key=value override may change only where the data is and how the test runs (data.root,
+the test views, data.workers, test.*, train.device, ...; see docs/reliability.md): one that
+contradicts the checkpoint in anything else is refused, listing each difference, before anything
+is evaluated. key=value overrides may stand anywhere on the line (also after --folds). The pretrained file named in the saved config
 (model.init_checkpoint) is not loaded, nor needed: the checkpoint replaces every weight.
-``{fold}`` in the checkpoint path is replaced by each fold (UCF-101 / HMDB-51 train one model per
-split); with several folds, each fold and the mean +- sample standard deviation over the folds
+``{fold}`` (or ``{fold:02d}``, a format of the integer) in the checkpoint path is replaced by each
+fold (UCF-101 / HMDB-51 train one model per split; --folds on a dataset without folds is refused); with several folds, each fold and the mean +- sample standard deviation over the folds
 are printed and written to test_results.json ("folds", "mean", "std").
 
 Written to --output-dir (default: the checkpoint's folder; with {fold} in the path, that path with
@@ -24,6 +28,10 @@ TAG_scores.npz, one row per video in dataset order: scores (N, classes: the soft
 averaged over the views; averaged logits with test.average=logits), labels, pred, paths, index,
 views, classes, average, fold; np.load(path) reads it without allow_pickle. For ensembling and
 re-scoring without rerunning the model.
+
+A checkpoint is verified before it is used (the zip CRCs of its records; a damaged file is
+refused like a truncated one) and must be one that tools/train.py wrote (a plain state dict is
+refused with the way to use it).
 
 Also runs under torchrun (the videos are split over the ranks; every video is gathered once, in
 dataset order). A progress bar is drawn on rank 0 when stderr is a terminal (--no-progress or
@@ -34,13 +42,13 @@ Exit status: 0 done, 2 bad arguments, config or checkpoint, 4 a rank stopped ans
 """
 import argparse
 import os
+import string
 import sys
-
 
 from softpool3d.config import ConfigError, config_from_dict, load_config, parse_override
 from softpool3d.engine import checkpoint as ckpt
 from softpool3d.engine import distributed as du
-from softpool3d.datasets import AnnotationError
+from softpool3d.datasets import DATASETS, AnnotationError
 from softpool3d.engine import run
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -96,36 +104,89 @@ def parse_args(argv=None):
         else:
             args.config = token
     try:
-        args.checkpoint.format(fold=1)
-    except (KeyError, IndexError, ValueError):
-        p.error(f"--checkpoint {args.checkpoint!r}: braces may only hold {{fold}}")
+        fill_fold(args.checkpoint, "all")
+        for fold in args.folds or [1]:
+            fill_fold(args.checkpoint, fold)
+    except ValueError as e:
+        p.error(f"--checkpoint {args.checkpoint!r}: {e}")
     args.checkpoint = checkpoint_template(args.checkpoint, args.folds)
     return args
+
+
+def fill_fold(template: str, fold) -> str:
+    """``template`` with each ``{fold}`` / ``{fold:SPEC}`` field replaced by ``fold`` (an int,
+    formatted by SPEC) or, for the folder of several folds' results, the text ``"all"``; ``{{``
+    and ``}}`` are literal braces. ValueError for any other field (``{fold.x}``, ``{0}``,
+    ``{fold!r}``), a SPEC that does not format an integer, or unbalanced braces."""
+    out = []
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(f"braces may only hold {{fold}} or {{fold:FORMAT}} ({e})") from None
+    for literal, name, spec, conversion in fields:
+        out.append(literal)
+        if name is None:
+            continue
+        if name != "fold" or conversion:
+            raise ValueError(f"braces may only hold {{fold}} or {{fold:FORMAT}} (e.g. "
+                             f"{{fold:02d}}), not {{{name}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}}")
+        if "{" in spec:
+            raise ValueError(f"the format of {{fold:{spec}}} may not hold braces")
+        if isinstance(fold, int):
+            try:
+                out.append(format(fold, spec))
+            except ValueError as e:
+                raise ValueError(f"{{fold:{spec}}} does not format the fold number ({e})") from None
+        else:
+            out.append(str(fold))
+    return "".join(out)
+
+
+def fold_paths(template: str, folds) -> dict:
+    """``{fold: checkpoint path}`` of ``template`` for each fold."""
+    return {fold: fill_fold(template, fold) for fold in folds}
 
 
 def checkpoint_template(path: str, folds=None) -> str:
     """``path`` (a file, or a run folder: ``<folder>/last.pth``) as a template with ``{fold}``; the
     first fold's path decides whether it names a folder."""
-    first = path.format(fold=(folds or [1])[0])
+    first = fill_fold(path, (folds or [1])[0])
     if os.path.isdir(first):
         return os.path.join(path, ckpt.LAST)
     return path
 
 
-def load(args):
+def check_folds(cfg, folds) -> None:
+    """ConfigError unless every fold of ``folds`` is one of the dataset's (before any is tested)."""
+    spec = DATASETS.get(cfg.data.name)
+    if not folds or spec is None:
+        return
+    bad = [f for f in folds if f not in spec.folds]
+    if bad:
+        have = (f"folds {', '.join(map(str, spec.folds))}" if len(spec.folds) > 1
+                else "no folds (one split: leave --folds out)")
+        raise ConfigError(f"--folds {' '.join(map(str, folds))}: {cfg.data.name} has {have}; "
+                          f"{', '.join(map(str, bad))} is not one of them")
+
+
+def load(args, paths=None):
+    """The config to test with: the first fold's checkpoint's own, with the overrides, or the
+    config file given (checked against the checkpoint by ``run.test`` before any fold runs)."""
     if args.config:
         return load_config(args.config, args.overrides)
-    first = args.checkpoint.format(fold=(args.folds or [1])[0])
-    saved = ckpt.load(first).get("config")
+    first = (paths or fold_paths(args.checkpoint, args.folds or [1]))[(args.folds or [1])[0]]
+    saved = ckpt.read_config(first)
     if saved is None:
-        raise ConfigError(f"{first} holds no config: pass the YAML config")
+        raise ckpt.CheckpointError(first, "holds no config, so nothing says what model it is",
+                                   corrupt=False)
     return config_from_dict(saved, args.overrides)
 
 
 def _alternative(error: ckpt.CheckpointError) -> str:
     """A hint naming the run's previous.pth when a corrupt checkpoint has one beside it."""
     prev = os.path.join(os.path.dirname(os.path.abspath(error.path)), ckpt.PREVIOUS)
-    if error.unsafe or not os.path.isfile(prev) or os.path.abspath(error.path) == prev:
+    if not error.corrupt or not os.path.isfile(prev) or os.path.abspath(error.path) == prev:
         return ""
     return f"\nthe run's previous checkpoint may be intact: --checkpoint {prev}"
 
@@ -149,15 +210,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         cfg = load(args)
+        check_folds(cfg, args.folds)
+        paths = fold_paths(args.checkpoint, args.folds or [cfg.data.fold])
     except ckpt.CheckpointError as e:
         print(f"error: {e}{_alternative(e)}", file=sys.stderr)
         return 2
-    except (ConfigError, OSError) as e:
+    except (ConfigError, OSError, ValueError) as e:  # AnnotationError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out_dir = args.output_dir or os.path.dirname(os.path.abspath(args.checkpoint.format(fold="all")))
+    out_dir = args.output_dir or os.path.dirname(os.path.abspath(fill_fold(args.checkpoint, "all")))
     try:
-        out = run.test(cfg, args.checkpoint, out_dir, args.folds,
+        out = run.test(cfg, paths, out_dir, args.folds,
                        progress=False if args.no_progress else None)
     except ckpt.CheckpointError as e:
         print(f"error: {e}{_alternative(e)}", file=sys.stderr)

@@ -1,10 +1,12 @@
 """Bad videos of a run, counted right: each distinct video once (path, reason, the splits it is
 listed in) and, separately, the substitutions made for them. Workers report what they meet in each
-sample's ``bad`` field ("path<TAB>reason" lines); ranks and epochs are merged here, and what is known
+sample's ``bad`` field (a JSON object ``{path: reason}``, which holds any path); ranks and epochs are merged here, and what is known
 is pushed back into the datasets so a video is decided bad once for the rest of the run."""
 from __future__ import annotations
 
 from typing import Dict, Iterable
+
+from softpool3d.datasets.video_dataset import bad_from_text
 
 from . import distributed as du
 
@@ -14,10 +16,8 @@ def from_batch(batch) -> Dict[str, str]:
     found: Dict[str, str] = {}
     texts = batch.get("bad", ()) if isinstance(batch, dict) else ()
     for text in [texts] if isinstance(texts, str) else texts:
-        for line in str(text).splitlines():
-            path, _, reason = line.partition("\t")
-            if path:
-                found.setdefault(path, reason)
+        for path, reason in bad_from_text(text).items():
+            found.setdefault(path, reason)
     return found
 
 

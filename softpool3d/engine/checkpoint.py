@@ -4,13 +4,16 @@
 Everything is stored as tensors and plain containers (dict, list, tuple, str, numbers), so every
 load uses ``torch.load(weights_only=True)``: a checkpoint cannot run code. Writes are atomic and
 verified (read back) before they replace ``last.pth``; the replaced one is kept as
-``previous.pth``, the fallback when ``last.pth`` turns out corrupt."""
+``previous.pth``, the fallback when ``last.pth`` turns out corrupt. Every load verifies what it
+reads the same way (the zip CRC of every record) before a byte of it is used: a damaged file is
+refused like a truncated one."""
 from __future__ import annotations
 
 import os
 import pickle
 import random
 import zipfile
+from collections.abc import Mapping
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -19,15 +22,30 @@ import torch
 from .files import atomic_copy, atomic_write
 
 LAST, BEST, PREVIOUS = "last.pth", "best.pth", "previous.pth"
+# the names a run folder's checkpoints go by (``test.checkpoint``): resolved inside the folder only
+RUN_NAMES = {"last": LAST, "best": BEST, "previous": PREVIOUS}
+# what every training checkpoint holds (``training_state``)
+TRAINING_KEYS = ("model", "epoch", "config")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; ``.path`` names it, ``.unsafe`` is True when it holds
-    Python objects (code) rather than corrupt data."""
+    Python objects (code) rather than corrupt data, ``.corrupt`` when its bytes are damaged
+    (truncated, a CRC mismatch), so that an older copy may serve instead."""
 
-    def __init__(self, path: str, reason: str, unsafe: bool = False):
+    def __init__(self, path: str, reason: str, unsafe: bool = False, corrupt: bool = True):
         self.path, self.reason, self.unsafe = path, reason, unsafe
+        self.corrupt = corrupt and not unsafe
         super().__init__(f"{path}: {reason}")
+
+
+def in_run(out_dir: str, name: str) -> str:
+    """The checkpoint ``name`` (``last``, ``best``, ``previous``) of the run folder ``out_dir``:
+    always the file inside that folder, never a file of that name elsewhere (the working
+    directory)."""
+    if name not in RUN_NAMES:
+        raise ValueError(f"unknown run checkpoint {name!r}; expected one of {', '.join(RUN_NAMES)}")
+    return os.path.join(out_dir, RUN_NAMES[name])
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -83,14 +101,39 @@ def atomic_save(obj: Any, path: str, keep_previous: Optional[str] = None) -> Non
 
 def verify(path: str) -> None:
     """Raise CheckpointError unless ``path`` reads back: zip CRCs and a weights-only load."""
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(path, "written checkpoint does not read back (not a zip archive)")
+    try:
+        check_crcs(path)
+    except CheckpointError as e:
+        raise CheckpointError(path, f"written checkpoint {e.reason}") from None
+    _torch_load(path, "cpu", mmap=True)
+
+
+def check_crcs(path: str, tensors: bool = True) -> None:
+    """Raise CheckpointError (corrupt) unless every record of the zip archive ``path`` matches
+    the CRC its writer stored (``torch.save`` writes one per record; ``torch.load`` does not
+    check them). Reads the whole file once; ``tensors=False`` skips the tensor records (their
+    ``data/`` entries) and reads only the small ones."""
+    bad = None
     try:
         with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-    except (zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(path, f"written checkpoint does not read back ({e})") from None
+            for info in z.infolist():
+                if not tensors and "/data/" in f"/{info.filename}":
+                    continue
+                try:
+                    with z.open(info) as f:
+                        while f.read(1 << 20):
+                            pass
+                except zipfile.BadZipFile:  # what a CRC mismatch raises
+                    bad = info.filename
+                    break
+    except Exception as e:  # BadZipFile, OSError, zlib.error, EOFError ...
+        raise CheckpointError(path, f"truncated or corrupt checkpoint ({_short(e)})") from None
     if bad is not None:
-        raise CheckpointError(path, f"written checkpoint has a bad CRC in {bad}")
-    load(path, mmap=True)
+        raise CheckpointError(path, f"corrupt checkpoint: the record {bad!r} does not match "
+                              "the CRC written with it (the file was damaged after it was "
+                              "written)")
 
 
 def _intact(path: str) -> bool:
@@ -113,11 +156,22 @@ def save(state: Dict[str, Any], out_dir: str, is_best: bool) -> str:
     return last
 
 
-def load(path: str, map_location="cpu", mmap: bool = False) -> Dict[str, Any]:
-    """``torch.load(weights_only=True)``; CheckpointError (naming ``path``) when the file holds
-    code or is truncated/corrupt, FileNotFoundError when it does not exist."""
+def load(path: str, map_location="cpu", mmap: bool = False) -> Any:
+    """The verified contents of ``path``: its zip CRCs are checked (:func:`check_crcs`), then
+    ``torch.load(weights_only=True)``. CheckpointError (naming ``path``) when the file holds code,
+    is truncated or damaged, or is a folder; FileNotFoundError when it does not exist. A file in
+    torch's legacy (pre-zip) format has no CRCs to check and is loaded as it is."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(path, "is a folder, not a checkpoint file", corrupt=False)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such checkpoint: {path}")
+    if zipfile.is_zipfile(path):
+        check_crcs(path)
+    return _torch_load(path, map_location, mmap)
+
+
+def _torch_load(path: str, map_location, mmap: bool) -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
@@ -126,13 +180,81 @@ def load(path: str, map_location="cpu", mmap: bool = False) -> Dict[str, Any]:
             detail = next((line.strip() for line in text.splitlines()
                            if "GLOBAL" in line or "Unsupported" in line), "")
             raise CheckpointError(path, "refused to load: it holds Python objects, not only "
-                                  "tensors and plain containers, and loading it could run code "
+                                  "tensors and plain containers (torch.load(weights_only=True) "
+                                  "stopped at them), and loading it could run code "
                                   f"({detail or 'weights_only load failed'}). Only load "
                                   "checkpoints written by this package or by a source you trust "
                                   "(then extract the weights yourself)", unsafe=True) from None
         raise CheckpointError(path, f"corrupt checkpoint ({_short(e)})") from None
-    except Exception as e:  # truncated zip, bad CRC, not a checkpoint at all
+    except Exception as e:  # truncated zip, not a checkpoint at all
         raise CheckpointError(path, f"truncated or corrupt checkpoint ({_short(e)})") from None
+
+
+def check_training_state(state: Any, path: str) -> Dict[str, Any]:
+    """``state`` when it is a training checkpoint of this package (a dict holding ``model``
+    weights, the completed ``epoch`` and the run's ``config``, see :func:`training_state`);
+    otherwise CheckpointError naming ``path`` and what it holds instead (a plain state dict, a
+    model-zoo file, ...)."""
+    if not isinstance(state, Mapping):
+        raise CheckpointError(path, f"not a training checkpoint: it holds a "
+                              f"{type(state).__name__}, not the dict tools/train.py writes",
+                              corrupt=False)
+    missing = [k for k in TRAINING_KEYS if k not in state]
+    if missing:
+        tensors = state and all(isinstance(v, torch.Tensor) for v in state.values())
+        what = "a plain state dict (tensors only)" if tensors else \
+            f"a dict with the keys {', '.join(map(repr, list(state)[:8]))}" if state else \
+            "an empty dict"
+        raise CheckpointError(path, f"not a training checkpoint written by tools/train.py: it is "
+                              f"{what} and lacks {', '.join(map(repr, missing))}. To start a "
+                              "run from its weights, name it in model.init_checkpoint",
+                              corrupt=False)
+    problems = []
+    if not isinstance(state["model"], Mapping) or not all(
+            isinstance(v, torch.Tensor) for v in state["model"].values()):
+        problems.append("'model' is not a dict of tensors")
+    if isinstance(state["epoch"], bool) or not isinstance(state["epoch"], int) \
+            or state["epoch"] < 0:
+        problems.append(f"'epoch' is {state['epoch']!r}, not a count of epochs")
+    if state["config"] is not None and not isinstance(state["config"], Mapping):
+        problems.append(f"'config' is a {type(state['config']).__name__}, not a dict")
+    if problems:
+        raise CheckpointError(path, "not a usable training checkpoint: " + "; ".join(problems),
+                              corrupt=False)
+    return state
+
+
+def load_training_state(path: str, map_location="cpu") -> Dict[str, Any]:
+    """:func:`load` then :func:`check_training_state`."""
+    return check_training_state(load(path, map_location), path)
+
+
+def read_config(path: str) -> Optional[Dict[str, Any]]:
+    """The config saved in the training checkpoint ``path`` (None when it holds none), read
+    without reading its tensors (memory-mapped; the CRCs of its small records are checked, those
+    of the tensors when it is loaded). The errors of :func:`load_training_state`."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(path, "is a folder, not a checkpoint file", corrupt=False)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    if not zipfile.is_zipfile(path):
+        return load_training_state(path)["config"]
+    check_crcs(path, tensors=False)
+    state = check_training_state(_torch_load(path, "cpu", mmap=True), path)
+    config = state["config"]
+    del state
+    return config
+
+
+def load_weights(module: torch.nn.Module, weights: Mapping, path: str) -> None:
+    """``module.load_state_dict(weights)`` (strict); CheckpointError naming ``path`` when the
+    weights do not fit the module (another model, pool or number of classes)."""
+    try:
+        unwrap(module).load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(path, "its weights do not fit the model built from the config "
+                              f"({_short(e, 300)})", corrupt=False) from None
 
 
 def load_latest(out_dir: str, warn: Callable[[str], None] = print
@@ -145,14 +267,14 @@ def load_latest(out_dir: str, warn: Callable[[str], None] = print
         if not os.path.isfile(prev):
             return None
         warn(f"warning: {out_dir} has no {LAST}; resuming from {prev}")
-        return load(prev), prev
+        return load_training_state(prev), prev
     try:
-        return load(last), last
+        return load_training_state(last), last
     except CheckpointError as e:
         if e.unsafe or not os.path.isfile(prev):
             raise
         try:
-            state = load(prev)
+            state = load_training_state(prev)
         except CheckpointError as e2:
             raise CheckpointError(last, f"{e.reason}; the fallback {prev} is unusable too "
                                   f"({e2.reason})") from None
@@ -161,12 +283,12 @@ def load_latest(out_dir: str, warn: Callable[[str], None] = print
 
 
 def restore(state: Dict[str, Any], model, optimizer=None, scheduler=None, scaler=None,
-            rank: int = 0, world_size: int = 1) -> Dict[str, Any]:
+            rank: int = 0, world_size: int = 1, path: str = "checkpoint") -> Dict[str, Any]:
     """Load a ``training_state`` into the given objects and this rank's RNG states (when the run had
     the same number of ranks). Returns ``{"epoch", "best_metric"}``. A run that keeps an EMA of its
     weights stores the EMA as ``model`` and the trained weights as ``raw_model``: those are
-    restored."""
-    unwrap(model).load_state_dict(state.get("raw_model", state["model"]))
+    restored. CheckpointError (naming ``path``) when the weights do not fit ``model``."""
+    load_weights(model, state.get("raw_model", state["model"]), path)
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:

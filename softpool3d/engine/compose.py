@@ -19,6 +19,7 @@ from softpool3d.pools import pool_names
 
 from . import distributed as du
 from . import finetune
+from .checkpoint import CheckpointError
 from .evaluate import ShardSampler
 
 FOLDED = ("ucf101", "hmdb51")
@@ -131,7 +132,10 @@ def build_model(cfg, num_classes: int) -> torch.nn.Module:
                                num_frames=cfg.data.num_frames, crop_size=cfg.data.crop_size,
                                pool_kwargs=m.pool_kwargs or None, **m.overrides)
     if m.init_checkpoint:
-        report = models.load_checkpoint(model, m.init_checkpoint, verbose=False)
+        try:
+            report = models.load_checkpoint(model, m.init_checkpoint, verbose=False)
+        except (CheckpointError, FileNotFoundError) as e:  # the key to fix, not a run to restart
+            raise ConfigError(f"config key 'model.init_checkpoint': {e}") from None
         if du.is_main():  # once (the report printed by every rank and then again was noise)
             print(f"initialised from {m.init_checkpoint}: {report}", flush=True)
     frozen = finetune.apply_freeze(model, cfg.finetune)

@@ -19,6 +19,7 @@ from . import confusion
 from . import distributed as du
 from . import resume as resume_rules
 from . import runinfo
+from . import testconfig
 from .badvideos import BadVideos
 from .evaluate import evaluate, save_video_scores
 from .files import atomic_write_json
@@ -40,7 +41,7 @@ def _load_resume(out_dir: str, resume: Union[bool, str, None]):
     if resume is False:
         return None
     if isinstance(resume, str) and resume != "auto":
-        return ckpt.load(resume), resume
+        return ckpt.load_training_state(resume), resume
     found = ckpt.load_latest(out_dir, warn=_main_print)
     if resume is True and found is None:
         raise FileNotFoundError(f"--resume: no {ckpt.LAST} in {out_dir}")
@@ -153,7 +154,8 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
         blob, path = found
         changes = resume_rules.check(path, blob.get("config"), config_dict, int(blob["epoch"]),
                                      allow_changes)
-        ckpt.restore(blob, model, optimizer, scheduler, scaler, du.rank(), du.world_size())
+        ckpt.restore(blob, model, optimizer, scheduler, scaler, du.rank(), du.world_size(),
+                     path=path)
         follow_config(scheduler, cfg.optim, steps, effective_batch(cfg))
         state = load_train_state(blob)
         if changes:
@@ -209,22 +211,26 @@ def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str 
                     fold: Optional[int] = None, tag: str = "test",
                     known_bad: Optional[BadVideos] = None, state: Optional[Dict] = None,
                     progress: Optional[bool] = None) -> Dict:
-    """Load ``out_dir/<checkpoint>.pth`` (``last``/``best``) or a path into ``model`` (``state``:
-    that file already loaded) and run the multi-view test of ``cfg`` (videos in ``known_bad`` are
+    """Load the run folder's checkpoint ``checkpoint`` (``last``/``best``: ``out_dir/last.pth``,
+    never a file of that name elsewhere) or a checkpoint path into ``model`` (``state``: that
+    file already loaded) and run the multi-view test of ``cfg`` (videos in ``known_bad`` are
     not tried again); rank 0 writes ``<tag>_confusion.csv/.png`` and the per-video scores
     ``<tag>_scores.npz`` (``save_video_scores``; also returned under ``videos``)."""
-    path = checkpoint if os.path.isfile(checkpoint) else \
-        os.path.join(out_dir or "", f"{checkpoint}.pth")
-    have = os.path.isfile(path)
+    if checkpoint in ckpt.RUN_NAMES:
+        path = ckpt.in_run(out_dir, checkpoint) if out_dir else None
+    else:
+        path = checkpoint
+    have = path is not None and os.path.isfile(path)
     if have:
-        ckpt.unwrap(model).load_state_dict((state if state is not None else ckpt.load(path))["model"])
+        blob = state if state is not None else ckpt.load_training_state(path)
+        ckpt.load_weights(model, blob["model"], path)
     holders = du.all_gather_object(have)  # nodes without the file (no shared filesystem) get
     if any(holders):                       # the weights from the lowest rank that has it
         src = holders.index(True)
         du.broadcast_state(ckpt.unwrap(model), src=src)
         path = du.broadcast_object(path, src=src)
     else:
-        _main_print(f"warning: no checkpoint {path}; testing the current weights")
+        _main_print(f"warning: no checkpoint {path or checkpoint}; testing the current weights")
         path = None
     ds = du.in_turn(lambda: compose.build_split(cfg, cfg.data.test_split, "test", fold=fold))
     if known_bad is not None:
@@ -270,29 +276,69 @@ def fold_stats(per_fold: Dict, keys=("top1", "top5", "mean_class_acc")) -> Dict[
             "std": {k: statistics.stdev(v) if len(v) > 1 else None for k, v in values.items()}}
 
 
-def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None,
+def _fold_paths(checkpoint, folds) -> Dict[int, str]:
+    """``{fold: checkpoint file}`` from a ``{fold}`` template or such a dict (a run folder
+    means its ``last.pth``)."""
+    paths = {}
+    for fold in folds:
+        path = checkpoint[fold] if isinstance(checkpoint, dict) else checkpoint.format(fold=fold)
+        paths[fold] = os.path.join(path, ckpt.LAST) if os.path.isdir(path) else path
+    return paths
+
+
+def _agree_configs(cfg, paths: Dict[int, str]) -> Dict[int, Dict]:
+    """Before anything is evaluated: every fold's checkpoint config (read on the nodes that have
+    the file, without its tensors) against ``cfg`` for that fold (``testconfig.check``: a
+    contradiction is refused). Sets ``cfg.model.num_classes`` from the first checkpoint when the
+    config leaves it open. Returns the accepted changes per fold."""
+    mine = [ckpt.read_config(p) if not du.is_dist() or os.path.isfile(p) else False
+            for p in paths.values()]
+    views = du.all_gather_object(mine) if du.is_dist() else [mine]
+    saved = {}
+    for i, (fold, path) in enumerate(paths.items()):
+        found = [v[i] for v in views if v[i] is not False]
+        if not found:
+            raise FileNotFoundError(f"no such checkpoint on any node: {path}")
+        if found[0] is None:
+            raise ckpt.CheckpointError(path, "holds no config, so nothing says what model it is",
+                                       corrupt=False)
+        saved[fold] = found[0]
+    first = saved[next(iter(paths))]
+    if cfg.model.num_classes is None:
+        cfg.model.num_classes = first.get("model", {}).get("num_classes")
+    changes = {}
+    for fold, path in paths.items():
+        cfg.data.fold = fold
+        changes[fold] = testconfig.check(path, saved[fold], to_dict(cfg))
+    return changes
+
+
+def test(cfg, checkpoint, out_dir: Optional[str], folds=None,
          progress: Optional[bool] = None) -> Dict:
-    """Evaluate a checkpoint (``{fold}`` in its path is replaced per fold) on each fold; rank 0
-    writes ``test_results.json`` (+ confusion and per-video score files) into ``out_dir``. The
-    model is built without ``model.init_checkpoint`` (the checkpoint replaces every weight).
+    """Evaluate a checkpoint (``{fold}`` in its path is replaced per fold, or ``{fold: path}``)
+    on each fold; rank 0 writes ``test_results.json`` (+ confusion and per-video score files)
+    into ``out_dir``. Every fold's checkpoint config is checked against ``cfg`` first
+    (``testconfig.check``: the checkpoint decides what the model is; TestRefused otherwise).
+    The model is built without ``model.init_checkpoint`` (the checkpoint replaces every weight).
     Returns per-fold metrics, their mean and sample standard deviation over the folds."""
     compose.resolve(cfg)
     device = du.pick_device(cfg.train.device)
     try:
         du.init(device, cfg.train.dist_timeout_s)
         folds = list(folds) if folds else [cfg.data.fold]
-        if len(folds) > 1 and "{fold}" not in checkpoint and du.is_main():
+        paths = _fold_paths(checkpoint, folds)
+        changes = _agree_configs(cfg, paths)
+        if len(folds) > 1 and len(set(paths.values())) == 1 and du.is_main():
             print(f"warning: one checkpoint for folds {folds}: a model trained on one split is "
                   "tested on the others' test lists (put {fold} in --checkpoint)", flush=True)
         per_fold = {}
         model = None
         for fold in folds:
             cfg.data.fold = fold
-            path = checkpoint.format(fold=fold)
-            if os.path.isdir(path):  # a run folder: its final weights
-                path = os.path.join(path, ckpt.LAST)
+            path = paths[fold]
             # every node that has the file reads it; test_checkpoint sends the weights to the others
-            blob = ckpt.load(path) if not du.is_dist() or os.path.isfile(path) else None
+            blob = ckpt.load_training_state(path) \
+                if not du.is_dist() or os.path.isfile(path) else None
             holders = du.all_gather_object(blob is not None)
             if not any(holders):
                 raise FileNotFoundError(f"no such checkpoint on any node: {path}")
@@ -312,7 +358,8 @@ def test(cfg, checkpoint: str, out_dir: Optional[str], folds=None,
         stats = fold_stats(per_fold)
         out = {"model": cfg.model.name, "pool": cfg.model.pool, "dataset": cfg.data.name,
                "folds": {str(f): {**_summary(m), "checkpoint": m["checkpoint"],
-                                  "confusion": m["confusion"]} for f, m in per_fold.items()},
+                                  "confusion": m["confusion"], "config_changes": changes[f]}
+                         for f, m in per_fold.items()},
                "mean": stats["mean"], "std": stats["std"], "num_folds": len(per_fold),
                "config": to_dict(cfg), "git_commit": runinfo.git_commit(),
                "versions": runinfo.package_versions()}
