@@ -16,6 +16,7 @@ naming the list, the line and the resolved path) before anything is written.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,8 +208,8 @@ def run_plan(plan, out, short_side=256, crf=23, keyint=None, workers=2, progress
 
     A job is done when its output exists (outputs appear only once complete, see ``encode``).
     A truncated source (decoded frames short of the header's count by more than ``tolerance``, a
-    fraction) fails. Failure and missing lists are written to ``out/prepare_failed.txt`` /
-    ``prepare_missing.txt``.
+    fraction) fails. Failure and missing lists are written to ``out/prepare_failed.jsonl`` /
+    ``prepare_missing.jsonl`` (JSON Lines: ``{"path", "reason"}`` / ``{"path"}`` per video).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -235,11 +236,11 @@ def run_plan(plan, out, short_side=256, crf=23, keyint=None, workers=2, progress
         tmp = target.with_name(f".{target.name}.partial")
         tmp.write_text(text)
         tmp.replace(target)
-    for name, rows in (("prepare_failed.txt", [f"{s}\t{r}" for s, r in report.failed]),
-                       ("prepare_missing.txt", report.missing)):
-        path = out / name
+    for name, rows in (("prepare_failed.jsonl", [{"path": s, "reason": r} for s, r in report.failed]),
+                       ("prepare_missing.jsonl", [{"path": s} for s in report.missing])):
+        path = out / name  # JSON Lines: one object per video, any path (tabs, newlines) intact
         if rows:
-            path.write_text("".join(f"{r}\n" for r in rows))
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         elif path.exists():
             path.unlink()
     return report

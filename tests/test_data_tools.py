@@ -1,6 +1,7 @@
 """Data tools: tools/prepare_dataset.py (UCF-101, HMDB-51, Kinetics layouts; resumable),
 tools/check_videos.py (unreadable and inexact-seeking videos) and tools/make_synthetic.py."""
 import importlib
+import json
 import os
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def test_prepare_ucf101_reencodes_writes_lists_and_resumes(tmp_path):
     assert len(plan.jobs) == 4 and [Path(m).name for m in plan.missing] == ["v_YoYo_g03_c01.avi"]
     report = run_plan(plan, out, short_side=40, workers=2, progress=False)
     assert (report.done, report.skipped, len(report.failed), len(report.missing)) == (3, 0, 1, 1)
-    assert "v_YoYo_g01_c01.avi" in (out / "prepare_failed.txt").read_text()
+    assert "v_YoYo_g01_c01.avi" in (out / "prepare_failed.jsonl").read_text()
     assert not list(out.rglob("*.partial"))
     prepared = out / "Archery/v_Archery_g01_c01.mp4"
     frames = read_frames(prepared, np.arange(12))
@@ -133,7 +134,7 @@ def test_check_videos_lists_unreadable_and_inexact_videos(tmp_path, capsys):
     check = tool("check_videos")
     listing = tmp_path / "bad.txt"
     assert check.main(["--folder", str(folder), "--workers", "2", "--out", str(listing)]) == 1
-    bad = dict(line.split("\t") for line in listing.read_text().splitlines())
+    bad = {r["path"]: r["reason"] for r in map(json.loads, listing.read_text().splitlines())}
     assert set(bad) == {str(folder / "b/empty.mp4"), str(folder / "b/junk.mkv")}
     assert "empty file" in bad[str(folder / "b/empty.mp4")]
     assert check.main(["--folder", str(folder), "--full", "--workers", "1", "--out", str(listing)]) == 1

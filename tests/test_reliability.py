@@ -220,7 +220,8 @@ def test_check_videos_counts_a_missing_listed_video(data_root, tmp_path, capsys)
     code = check_tool.main(["--dataset", "synthetic", "--root", str(root), "--out", str(listing),
                             "--workers", "1"])
     assert code == 1
-    assert listing.read_text() == f"{gone}\tmissing file (listed in the annotations)\n"
+    assert [json.loads(line) for line in listing.read_text().splitlines()] == [
+        {"path": str(gone), "reason": "missing file (listed in the annotations)"}]
     assert "checked 8 videos: 1 unreadable or missing" in capsys.readouterr().out
 
 

@@ -1,4 +1,6 @@
-"""Find unreadable videos, in parallel, and write their list (``path<TAB>reason`` per line).
+"""Find unreadable videos, in parallel, and write their list: JSON Lines, one
+``{"path": ..., "reason": ...}`` object per bad video (JSON holds any path, tabs and newlines
+included; read it with ``[json.loads(line) for line in open(OUT)]``).
 
     python tools/check_videos.py --dataset ucf101 --root data/ucf101          # all splits, folds
     python tools/check_videos.py --folder data/kinetics400/train --full        # decode every frame
@@ -6,6 +8,7 @@ Videos the annotations list but that are missing count as bad (reason "missing f
 truncated ones (fewer frames than the header reports). Exit status 1 when some videos are bad.
 """
 import argparse
+import json
 import os
 
 from softpool3d.datasets import DATASETS
@@ -23,7 +26,8 @@ def main(argv=None):
     p.add_argument("--full", action="store_true", help="decode every frame and check that seeking "
                    "is exact (slow, thorough); default: decode the first/middle/last frames")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument("--out", default="unreadable_videos.txt")
+    p.add_argument("--out", default="unreadable_videos.jsonl",
+                   help="the list of bad videos (JSON Lines); default %(default)s")
     a = p.parse_args(argv)
     if a.dataset and not a.root:
         p.error("--dataset needs --root")
@@ -34,7 +38,7 @@ def main(argv=None):
         paths = list_videos(a.folder)
         checked, bad = len(paths), find_unreadable(paths, full=a.full, workers=a.workers)
     with open(a.out, "w") as f:
-        f.writelines(f"{path}\t{reason}\n" for path, reason in bad)
+        f.writelines(json.dumps({"path": path, "reason": reason}) + "\n" for path, reason in bad)
     print(f"checked {checked} videos: {len(bad)} unreadable or missing (list: {a.out})")
     for path, reason in bad[:10]:
         print(f"  {path}: {reason}")

@@ -64,8 +64,8 @@ def main(argv=None):
     for src, message in report.warnings[:5]:
         print(f"  warning: {src}: {message}")
     if report.failed or report.missing:
-        print(f"lists: {os.path.join(a.out, 'prepare_failed.txt')}, "
-              f"{os.path.join(a.out, 'prepare_missing.txt')}")
+        print(f"lists (JSON Lines): {os.path.join(a.out, 'prepare_failed.jsonl')}, "
+              f"{os.path.join(a.out, 'prepare_missing.jsonl')}")
     return 1 if report.failed or report.missing else 0
 
 
