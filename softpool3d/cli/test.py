@@ -4,7 +4,7 @@ test_results.json.
 
     python tools/test.py --checkpoint runs/synthetic/x3d_xs_tiny_soft
     python tools/test.py --checkpoint 'runs/ucf101/x3d_s_soft_fold{fold}' --folds 1 2 3 data.num_clips=10
-    python tools/test.py configs/ucf101/x3d_s.yaml --checkpoint runs/ucf101/x3d_s_soft_fold1/last.pth
+    python tools/test.py --checkpoint runs/ucf101/x3d_s_soft_fold1/last.pth data.root=/data/ucf101
 
 --checkpoint is a checkpoint file or a run folder, which means its last.pth: the final weights,
 the published protocol. Do not report best.pth on UCF-101/HMDB-51: it is the epoch with the best
