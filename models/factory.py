@@ -15,14 +15,14 @@ ORIGINAL = ("original", None)
 
 
 def keeps_original_pools(pool: Optional[str],
-                         pool_sites: Union[str, Iterable[str]] = "all") -> bool:
+                         pool_sites: Union[str, Iterable[str]] = "paper") -> bool:
     """Whether ``build_model(..., pool, pool_sites)`` leaves the published pools untouched: only for
     ``pool="original"`` (the default) or None. ``"max"`` always puts max pooling at the sites."""
     return pool in ORIGINAL
 
 
 def build_model(name: str, num_classes: int, pool: Optional[str] = "original",
-                pool_sites: Union[str, Iterable[str]] = "all", *,
+                pool_sites: Union[str, Iterable[str]] = "paper", *,
                 num_frames: Optional[int] = None, crop_size: Optional[int] = None,
                 pool_kwargs: Optional[Mapping[str, Any]] = None, **overrides: Any) -> nn.Module:
     """Build registered model ``name`` with ``num_classes`` outputs.
@@ -36,8 +36,10 @@ def build_model(name: str, num_classes: int, pool: Optional[str] = "original",
             average in head/global): the network is exactly pytorchvideo's (torchvision's for
             r3d_18). ``"max"`` means max pooling at every named site (with ``"all"``: a
             max-pooling head and global pool too).
-        pool_sites: ``"all"`` or a subset of ``("stem", "stage", "head", "global")`` (see
-            :mod:`softpool3d.models.swap`; naming a site the model lacks is an error).
+        pool_sites: ``"paper"`` (the default: the SoftPool paper's protocol, only the max pools
+            inside the network, with kernel = stride), ``"all"``, or a subset of ``("stem",
+            "stage", "head", "global")`` (see :mod:`softpool3d.models.swap`; naming a site the
+            model lacks, or ``"paper"`` for a model without a max pool, is an error).
         num_frames, crop_size: the clip geometry the head pool is sized for (default: the
             published ``model_input_spec(name)``; for SlowFast, ``num_frames`` is the fast
             pathway's).
@@ -51,6 +53,7 @@ def build_model(name: str, num_classes: int, pool: Optional[str] = "original",
     crop = crop_size or spec.crop_size
     model = spec.builder(num_classes=num_classes, num_frames=frames, crop_size=crop, **overrides)
     fix_pytorchvideo(model)
+    model.pool_swaps = {}  # {module name: "old -> new"}, filled by swap_pools
     if not keeps_original_pools(pool, pool_sites):
         swap_pools(model, pool, pool_sites, example_input=spec.input_shapes(frames, crop),
                    pool_kwargs=pool_kwargs)

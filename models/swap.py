@@ -8,8 +8,25 @@ Sites (a pooling module's site follows from where it is, never from the model's 
   global  an adaptive pool: pytorchvideo's output pool over the class scores, torchvision
           R3D-18's pool before its classifier
 
+Which pools a swap replaces (``pool_sites``):
+  "paper"  the SoftPool paper's protocol, the default: only the down-sampling **max** pools inside
+           the network (stem and stage sites), each rebuilt with kernel = stride and no padding;
+           the head and global averages are kept. The original code's ResNet (repository
+           alexandrosstergiou/SoftPool, ``main/models/resnet.py``) replaces its stem
+           ``MaxPool2d(kernel_size=3, stride=2, padding=1)`` by ``SoftPool2d(kernel_size=2,
+           stride=2)`` and keeps ``AdaptiveAvgPool2d`` before the classifier; in 3D the stem
+           ``MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))`` becomes ``(1, 2, 2)`` / ``(1, 2, 2)``, and
+           I3D/C2D's stage ``MaxPool3d((2, 1, 1))`` (already kernel = stride) keeps its geometry.
+           ``ceil_mode`` is set where the old pool was padded, so the output size equals the old
+           pool's for every input size. X3D and R(2+1)D have no max pool: the protocol replaces
+           nothing there, and asking for it is an error (name sites for a labelled variant).
+  "all"    every site the model has (adaptive pools too, where the method has an adaptive form),
+           each keeping the old module's geometry;
+  sites    a subset of ``SITES``, each keeping the old module's geometry.
+
 Window pools are rebuilt with ``softpool3d.pools.build_pool(method, kernel_size, stride, padding,
-ceil_mode)`` of the old module, adaptive pools with ``build_adaptive_pool(method, output_size)``.
+ceil_mode)`` of the old module (or the paper's geometry above), adaptive pools with
+``build_adaptive_pool(method, output_size)``.
 Methods with per-channel parameters (``needs_channels``) get the channel count each pool sees,
 found by a shape-only forward on the meta device (no compute, no memory).
 """
@@ -24,10 +41,12 @@ from torch import nn
 from softpool3d import pools as zoo
 from softpool3d.nn import AdaptiveSoftPool3d, SoftPool3d
 
-__all__ = ["SITES", "is_pool", "find_pool_sites", "pools_by_site", "swap_pools",
+__all__ = ["SITES", "PAPER", "is_pool", "paper_pools", "describe_pool", "find_pool_sites", "pools_by_site", "swap_pools",
            "pool_input_channels", "resolve_sites"]
 
 SITES = ("stem", "stage", "head", "global")
+PAPER = "paper"
+ALL = "all"
 
 _WINDOW_TYPES = (nn.MaxPool3d, nn.AvgPool3d, SoftPool3d)
 _ADAPTIVE_TYPES = (nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d, AdaptiveSoftPool3d)
@@ -88,16 +107,40 @@ def pools_by_site(model: nn.Module) -> Dict[str, List[str]]:
 
 
 def resolve_sites(pool_sites: Union[str, Iterable[str]]) -> tuple:
-    """``"all"`` or a site name or an iterable of site names -> a tuple of valid site names."""
+    """``"paper"``, ``"all"``, a site name or an iterable of site names -> a tuple of valid site
+    names (``"paper"`` -> the sites its max pools may sit at: stem, stage)."""
     if isinstance(pool_sites, str):
-        chosen = SITES if pool_sites == "all" else (pool_sites,)
+        chosen = {PAPER: ("stem", "stage"), ALL: SITES}.get(pool_sites, (pool_sites,))
     else:
         chosen = tuple(pool_sites)
-    bad = [s for s in chosen if s not in SITES]
+    bad = [s for s in chosen if not isinstance(s, str) or s not in SITES]
     if bad or not chosen:
-        raise ValueError(f"pool_sites must be 'all' or a non-empty subset of {SITES}, got "
-                         f"{pool_sites!r}")
+        raise ValueError(f"pool_sites must be '{PAPER}', '{ALL}' or a non-empty subset of {SITES}, "
+                         f"got {pool_sites!r}")
     return tuple(dict.fromkeys(chosen))
+
+
+def _is_max(module: nn.Module) -> bool:
+    return isinstance(module, (nn.MaxPool3d, zoo.MaxPool))
+
+
+def paper_pools(model: nn.Module) -> List[str]:
+    """The module names the paper's protocol replaces: the max pools at the stem and stage sites."""
+    return [name for name, site in find_pool_sites(model).items()
+            if site in ("stem", "stage") and _is_max(model.get_submodule(name))]
+
+
+def describe_pool(module: nn.Module) -> str:
+    """A one-line description of a pooling module: class and geometry (or output size)."""
+    if _is_adaptive(module):
+        return f"{type(module).__name__}(output_size={module.output_size})"
+    args = ", ".join(f"{k}={_triple(getattr(module, k, None))}"
+                     for k in ("kernel_size", "stride", "padding"))
+    return f"{type(module).__name__}({args}, ceil_mode={bool(getattr(module, 'ceil_mode', False))})"
+
+
+def _triple(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,) * 3
 
 
 def _to_meta(example_input):
@@ -151,21 +194,29 @@ def _shapes(example_input):
     return [_shapes(v) for v in example_input]
 
 
-def _replacement(module: nn.Module, method: str, kwargs: Mapping[str, Any]) -> nn.Module:
+def _replacement(module: nn.Module, method: str, kwargs: Mapping[str, Any],
+                 paper: bool = False) -> nn.Module:
     if _is_adaptive(module):
         return zoo.build_adaptive_pool(method, module.output_size, **kwargs)
     dilation = getattr(module, "dilation", 1)
     if dilation not in (1, (1, 1, 1), [1, 1, 1]):
         raise ValueError(f"cannot replace a dilated pool ({module}): the zoo has no dilation")
+    if paper:
+        stride = _triple(module.stride if module.stride is not None else module.kernel_size)
+        padded = any(_triple(module.padding))
+        return zoo.build_pool(method, stride, stride, 0, bool(module.ceil_mode) or padded,
+                              **kwargs)
     return zoo.build_pool(method, module.kernel_size, module.stride, module.padding,
                           module.ceil_mode, **kwargs)
 
 
-def swap_pools(model: nn.Module, pool: str, pool_sites: Union[str, Iterable[str]] = "all", *,
+def swap_pools(model: nn.Module, pool: str, pool_sites: Union[str, Iterable[str]] = PAPER, *,
                example_input=None, pool_kwargs: Optional[Mapping[str, Any]] = None
                ) -> Dict[str, List[str]]:
     """Replace the pooling layers of ``model`` at ``pool_sites`` by method ``pool`` (in place).
 
+    ``pool_sites="paper"`` (the default) replaces the max pools at the stem/stage sites with the
+    paper's geometry (module docstring); a model without one is a ValueError.
     ``pool_sites="all"`` takes every site the model has, and leaves adaptive pools alone for a
     method without an adaptive form (``gated``); naming a site the model lacks, or asking for the
     global site with such a method, is a ValueError, as is a swap that would replace nothing.
@@ -177,8 +228,17 @@ def swap_pools(model: nn.Module, pool: str, pool_sites: Union[str, Iterable[str]
     if cls is None:
         raise ValueError(f"unknown pooling method {pool!r}; valid names: {', '.join(zoo.POOLS)}")
     chosen = resolve_sites(pool_sites)
-    explicit = not (isinstance(pool_sites, str) and pool_sites == "all")
+    paper = isinstance(pool_sites, str) and pool_sites == PAPER
+    explicit = not (isinstance(pool_sites, str) and pool_sites in (ALL, PAPER))
     grouped = pools_by_site(model)
+    if paper:
+        grouped = {site: [n for n in names if n in set(paper_pools(model))]
+                   for site, names in grouped.items()}
+        if not any(grouped.values()):
+            have = {s: n for s, n in pools_by_site(model).items() if n}
+            raise ValueError(f"the paper's protocol replaces only max pools inside the network, "
+                             f"and this model has none (its pools by site: {have}); name the "
+                             f"sites to replace for a labelled variant, e.g. pool_sites=[head]")
     if explicit:
         absent = [s for s in chosen if not grouped[s]]
         if absent:
@@ -204,10 +264,11 @@ def swap_pools(model: nn.Module, pool: str, pool_sites: Union[str, Iterable[str]
         channels = pool_input_channels(model, example_input, needs)
 
     reference = next(iter(model.parameters()), None)
+    descriptions: Dict[str, str] = {}
     replaced: Dict[str, List[str]] = {site: [] for site in chosen}
     for name, site in targets.items():
         old = model.get_submodule(name)
-        new = _replacement(old, pool, dict(kwargs, channels=channels.get(name)))
+        new = _replacement(old, pool, dict(kwargs, channels=channels.get(name)), paper=paper)
         if reference is not None:
             new = new.to(reference.device)
             if reference.is_floating_point():
@@ -215,4 +276,7 @@ def swap_pools(model: nn.Module, pool: str, pool_sites: Union[str, Iterable[str]
         new.train(old.training)
         model.set_submodule(name, new)
         replaced[site].append(name)
+        descriptions[name] = f"{describe_pool(old)} -> {describe_pool(new)}"
+    # what was replaced, module by module (results.json's "pool_swaps"); merged over repeated swaps
+    model.pool_swaps = {**getattr(model, "pool_swaps", {}), **descriptions}
     return replaced

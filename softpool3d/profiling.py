@@ -32,6 +32,7 @@ from torch import nn
 from .flops import count_flops, count_params
 
 __all__ = ["AMP_DTYPES", "NOISY_SPREAD", "measure_peak_memory", "profile_module", "profile_model",
+           "compare_train_steps",
            "format_table", "make_inputs", "timing_summary"]
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -321,7 +322,7 @@ def _first(inputs):
     return [_first(x) for x in inputs]
 
 
-def profile_model(name: str, *, pool: str = "original", pool_sites="all", num_classes: int = 400,
+def profile_model(name: str, *, pool: str = "original", pool_sites="paper", num_classes: int = 400,
                   frames: Optional[int] = None, crop: Optional[int] = None, batch: int = 1,
                   device="cpu", convention: str = "paper", amp: str = "none", warmup: int = 2,
                   iters: int = 5, train: bool = True, flops: bool = True, seed: int = 0,
@@ -354,6 +355,55 @@ def profile_model(name: str, *, pool: str = "original", pool_sites="all", num_cl
                                  amp=amp, warmup=warmup, iters=iters, train=train, flops=flops,
                                  progress=progress))
     return result
+
+
+def compare_train_steps(name: str, pools: List[str], *, pool_sites="paper", rounds: int = 9,
+                        iters: int = 5, warmup: int = 3, batch: int = 8,
+                        frames: Optional[int] = None, crop: Optional[int] = None,
+                        num_classes: int = 400, device="cpu", seed: int = 0) -> Dict[str, Any]:
+    """Train-step time (SGD, ms) of model ``name`` with each pooling method of ``pools``, measured
+    side by side: ``rounds`` rounds, each timing ``iters`` steps of every model in turn (the order
+    rotating each round), so that a machine that gets busier or cooler affects all alike.
+
+    Returns ``{"pools": {pool: {"median_ms", "rounds_ms"}}, "overhead": {pool: ratio - 1 vs
+    pools[0] (the median of the per-round ratios)}, "ratio_range": {pool: (min, max)}}``.
+    """
+    from .flops import import_fvcore
+    import_fvcore()
+    from .models import build_model, model_input_spec
+
+    device = torch.device(device)
+    spec = model_input_spec(name)
+    inputs = _to(make_inputs(spec, batch, frames, crop), device)
+    steps = {}
+    for pool in pools:
+        torch.manual_seed(seed)
+        model = build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
+                            num_frames=frames or spec["num_frames"],
+                            crop_size=crop or spec["crop_size"]).to(device).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
+        target = torch.randint(0, 2, (batch,), device=device)
+
+        def step(model=model, optimizer=optimizer, target=target):
+            optimizer.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(_logits(model(_clone(inputs))).float(), target).backward()
+            optimizer.step()
+        for _ in range(warmup):
+            step()
+        steps[pool] = step
+    per_round: Dict[str, List[float]] = {p: [] for p in pools}
+    for r in range(rounds):
+        order = pools[r % len(pools):] + pools[:r % len(pools)]
+        for pool in order:
+            per_round[pool].append(statistics.median(times_ms(steps[pool], device, 0, iters)))
+    base = pools[0]
+    ratios = {p: [a / b for a, b in zip(per_round[p], per_round[base])] for p in pools[1:]}
+    return {"model": name, "pool_sites": pool_sites, "batch": batch, "rounds": rounds,
+            "iters": iters, "device_name": _device_name(device), "reference": base,
+            "pools": {p: {"median_ms": statistics.median(v), "rounds_ms": v}
+                      for p, v in per_round.items()},
+            "overhead": {p: statistics.median(v) - 1.0 for p, v in ratios.items()},
+            "ratio_range": {p: (min(v), max(v)) for p, v in ratios.items()}}
 
 
 FIELDS = ["model", "pool", "pool_sites", "num_classes", "num_frames", "crop_size", "num_clips",

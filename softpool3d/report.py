@@ -6,10 +6,14 @@ Every path is a JSON file or a folder searched recursively for ``*.json``: a *re
 (tools/train.py's ``results.json``, or tools/test.py's ``test_results.json`` where no results.json
 sits beside it) or a *profile* (tools/profile_model.py --json); others are skipped.
 
-Runs are grouped by (dataset, model, pool, pool sites, clip geometry: frames x rate, crop, views);
-each group gives n, mean ± 95 % t-interval of top-1, top-5 and mean-class accuracy, and the *paired*
-difference to the reference pool (``original``, the published pools) over the seeds both have, with
-its interval and verdict (:mod:`softpool3d.stats`). A profile joins a group only when it matches
+Runs are grouped by (dataset, model, pool, pool sites, clip geometry: frames x rate, crop, views).
+Each run is classified by :mod:`softpool3d.convergence` (converged / climbing / at chance, from its
+train top-1 history); only **converged** runs enter the statistics, and each row says "k of n
+converged". A group gives the mean and 95 % t-interval (within 0-100 %) of top-1, top-5 and
+mean-class accuracy over its converged runs, and the *paired* difference to the reference pool
+(``original``, the published pools) over the seeds converged in both, with its interval (within
+±100 points), the equivalence test at ``margin`` points and the three-way verdict better / worse /
+equivalent / inconclusive (:mod:`softpool3d.stats`). A profile joins a group only when it matches
 model, pool, sites, frames and crop; GFLOPs x views = the profile's GFLOPs per view x the run's own
 number of views. Costs that no matching profile gives are left empty ("-"), never borrowed from
 another geometry. Plots: mean top-1 with its interval against GFLOPs x views (the FLOP convention
@@ -25,7 +29,7 @@ import os
 import sys
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import stats
+from . import convergence, stats
 
 REFERENCE = "original"
 NO_RESULTS = "profiles-only"
@@ -99,7 +103,7 @@ def _from_test_results(data: dict) -> dict:
 
 
 def _sites(value) -> str:
-    if value is None:
+    if value is None:  # results written before the paper's protocol was the default
         return "all"
     return value if isinstance(value, str) else ",".join(map(str, value))
 
@@ -130,6 +134,7 @@ def run_key(result: dict) -> Dict[str, Any]:
     }
 
 
+INCLUDED = (convergence.CONVERGED, convergence.UNKNOWN)
 GROUP = ("dataset", "model", "pool", "pool_sites", "num_frames", "sampling_rate", "crop_size",
          "views")
 PAIR = ("dataset", "model", "num_frames", "sampling_rate", "crop_size", "views")
@@ -155,7 +160,7 @@ def match_profile(key: Dict[str, Any], profiles: List[dict]) -> Optional[dict]:
 
 
 def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERENCE,
-              confidence: float = 0.95) -> Dict[str, List[dict]]:
+              confidence: float = 0.95, margin: float = stats.MARGIN) -> Dict[str, List[dict]]:
     """Rows (one per configuration) grouped by dataset; see the module docstring."""
     groups: Dict[tuple, dict] = {}
     for r in results:
@@ -164,10 +169,16 @@ def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERE
         g["runs"][_seed(r)] = r  # a seed run twice: the last one found counts
     rows = []
     for g in groups.values():
-        key, runs = g["key"], g["runs"]
-        row = dict(key, n=len(runs), seeds=sorted(runs), runs=runs)
+        key, all_runs = g["key"], g["runs"]
+        status = {s: convergence.run_status(r)["status"] for s, r in all_runs.items()}
+        # converged runs, and runs without a history to judge (a test of a published checkpoint)
+        runs = {s: r for s, r in all_runs.items() if status[s] in INCLUDED}
+        row = dict(key, n=len(all_runs), seeds=sorted(all_runs), all_runs=all_runs, runs=runs,
+                   status=status, converged=len(runs),
+                   unknown=sum(st == convergence.UNKNOWN for st in status.values()))
         for m, _ in METRICS:
-            row[m] = stats.summarize([_percent(r.get(m)) for r in runs.values()], confidence)
+            row[m] = stats.summarize([_percent(r.get(m)) for r in runs.values()], confidence,
+                                     stats.ACCURACY)
         prof = match_profile(key, profiles)
         row["profile"] = prof
         gpv = (prof or {}).get("gflops_per_view")
@@ -192,7 +203,7 @@ def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERE
             for m, _ in METRICS:
                 row["paired"][m] = stats.paired_difference(
                     {s: _percent(r.get(m)) for s, r in row["runs"].items()},
-                    {s: _percent(r.get(m)) for s, r in ref["runs"].items()}, confidence)
+                    {s: _percent(r.get(m)) for s, r in ref["runs"].items()}, confidence, margin)
     tables: Dict[str, List[dict]] = {}
     for row in sorted(rows, key=lambda r: (str(r["model"]), r["pool"] != reference,
                                            str(r["pool"]), str(r["pool_sites"]))):
@@ -218,11 +229,37 @@ def _diff(p: Optional[stats.Paired]) -> str:
         return "-"
     if p.low is None:
         return f"{p.mean:+.1f} (n={p.n})"
-    return f"{p.mean:+.1f} [{p.low:+.1f}, {p.high:+.1f}] {p.verdict}"
+    return f"{p.mean:+.1f} [{p.low:+.1f}, {p.high:+.1f}] {_verdict_text(p)}"
 
 
-HEADERS = ["model", "pooling", "sites", "clip (frames x rate, crop, views)", "n",
-           "top-1 % (mean ± 95% CI)", "top-5 %", "mean class %",
+def _verdict_text(p: stats.Paired) -> str:
+    if p.verdict == stats.EQUIVALENT:
+        return f"equivalent (±{p.margin:g})"
+    if p.verdict == stats.INCONCLUSIVE:
+        more = (f"~{p.seeds_needed} seeds would resolve it" if p.seeds_needed
+                else f"over {stats.MAX_SEEDS} seeds needed")
+        return f"inconclusive ({more})"
+    return p.verdict
+
+
+def _converged_cell(r: dict) -> str:
+    k = r["converged"] - r["unknown"]
+    return f"{k} of {r['n']}" + (f" ({r['unknown']} without history)" if r["unknown"] else "")
+
+
+def _seed_values(r: dict, metric: str = "top1") -> str:
+    """Each seed's value, those that did not converge marked with their state."""
+    out = []
+    for s in r["seeds"]:
+        v = _percent(r["all_runs"][s].get(metric))
+        text = "-" if v is None else f"{v:.1f}"
+        state = r["status"][s]
+        out.append(text if state in INCLUDED else f"({text}, {state})")
+    return ", ".join(out)
+
+
+HEADERS = ["model", "pooling", "sites", "clip (frames x rate, crop, views)", "converged",
+           "top-1 % per seed", "top-1 % (mean [95% CI])", "top-5 %", "mean class %",
            f"Δ top-1 vs {REFERENCE} (paired, 95% CI)", "GFLOPs x views", "params (M)",
            "peak train mem (MiB)", "train step (ms)", "train clips/s"]
 
@@ -232,8 +269,8 @@ def table_rows(rows: List[dict]) -> List[List[str]]:
     for r in rows:
         geom = f"{r['num_frames']}x{r['sampling_rate']}, {r['crop_size']}px, {r['views']}"
         conv = f" ({r['convention']})" if r.get("convention") else ""
-        out.append([str(r["model"]), str(r["pool"]), str(r["pool_sites"]), geom, str(r["n"]),
-                     r["top1"].format(1), r["top5"].format(1), r["mean_class_acc"].format(1),
+        out.append([str(r["model"]), str(r["pool"]), str(r["pool_sites"]), geom,
+                     _converged_cell(r), _seed_values(r), r["top1"].format(1), r["top5"].format(1), r["mean_class_acc"].format(1),
                      _diff(r["paired"].get("top1")),
                      _num(r["gflops_x_views"], 3) + (conv if r["gflops_x_views"] else ""),
                      _num(None if r["params"] is None else r["params"] / 1e6, 3),
@@ -246,18 +283,46 @@ def to_markdown(dataset: str, rows: List[dict]) -> str:
     lines = [f"## {dataset}", "", "| " + " | ".join(HEADERS) + " |",
              "|" + "|".join("---" for _ in HEADERS) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
-    return "\n".join(lines) + "\n"
+    swaps = swaps_markdown(rows)
+    return "\n".join(lines) + "\n" + (f"\n{swaps}" if swaps else "")
+
+
+def pool_swaps(row: dict) -> Optional[Dict[str, str]]:
+    """``{module: "old -> new"}`` the row's runs replaced (results.json's ``pool_swaps``; None for
+    results written without it). Runs of one row that disagree are a ValueError."""
+    found = {json.dumps(r.get("pool_swaps"), sort_keys=True) for r in row["all_runs"].values()
+             if r.get("pool_swaps") is not None}
+    if len(found) > 1:
+        raise ValueError(f"runs of {row['model']} / {row['pool']} ({row['pool_sites']}) replaced "
+                         f"different modules: {sorted(found)}")
+    return json.loads(found.pop()) if found else None
+
+
+def swaps_markdown(rows: List[dict]) -> str:
+    """The modules each configuration replaced, one line each."""
+    lines = []
+    for r in rows:
+        swaps = pool_swaps(r)
+        if swaps is None:
+            continue
+        what = f"{r['model']} / {pool_tag(str(r['pool']), str(r['pool_sites']))}"
+        if not swaps:
+            lines.append(f"- {what}: no module replaced (the published pools)")
+        for name, change in swaps.items():
+            lines.append(f"- {what}: `{name}`: {change}")
+    return ("Replaced pooling modules:\n\n" + "\n".join(lines) + "\n") if lines else ""
 
 
 def write_csv(path: str, rows: List[dict]) -> None:
     fields = ["dataset", "model", "pool", "pool_sites", "num_frames", "sampling_rate", "crop_size",
-              "views", "n", "seeds"]
+              "views", "n", "converged", "seeds"]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         head = list(fields)
         for m, _ in METRICS:
             head += [f"{m}_mean", f"{m}_std", f"{m}_ci_low", f"{m}_ci_high",
-                     f"{m}_diff", f"{m}_diff_ci_low", f"{m}_diff_ci_high", f"{m}_verdict"]
+                     f"{m}_diff", f"{m}_diff_ci_low", f"{m}_diff_ci_high", f"{m}_verdict",
+                     f"{m}_seeds_needed"]
         head += ["gflops_x_views", "convention", "params", "train_peak_mib", "train_step_ms",
                  "train_clips_per_s"]
         w.writerow(head)
@@ -266,7 +331,8 @@ def write_csv(path: str, rows: List[dict]) -> None:
             for m, _ in METRICS:
                 s, p = r[m], r["paired"].get(m)
                 line += [s.mean, s.std, s.low, s.high] + \
-                    ([p.mean, p.low, p.high, p.verdict] if p and p.n else [None] * 4)
+                    ([p.mean, p.low, p.high, p.verdict, p.seeds_needed] if p and p.n
+                     else [None] * 5)
             line += [r["gflops_x_views"], r["convention"], r["params"], r["train_peak_mib"],
                      r["train_step_ms"], r["train_clips_per_s"].mean]
             w.writerow(["" if v is None else v for v in line])
@@ -297,13 +363,14 @@ def axis_limits(values: Sequence[float], min_rel_span: float = 0.2) -> Tuple[flo
 
 
 def pool_tag(pool: str, sites: str) -> str:
-    """``pool`` at every site (or the published pools), else ``pool@sites``: how runs are named in
-    sweep folders and plots."""
-    return pool if sites in ("all", "published") else f"{pool}@{sites}"
+    """``pool`` under the paper's protocol (or the published pools), else ``pool@sites``
+    (``soft@all``, ``soft@head,global``): how runs are named in sweep folders and plots."""
+    return pool if sites in ("paper", "published") else f"{pool}@{sites}"
 
 
 def plot(path: str, dataset: str, rows: List[dict]) -> int:
-    """Two panels (cost = GFLOPs x views, peak train memory) of mean top-1 with CI bars; returns
+    """Two panels (cost = GFLOPs x views, peak train memory) of mean top-1 over the converged
+    seeds with thin CI bars and each seed's own value beside it (hollow: not converged); returns
     the number of configurations drawn."""
     import matplotlib
     matplotlib.use("Agg")
@@ -317,34 +384,49 @@ def plot(path: str, dataset: str, rows: List[dict]) -> int:
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     drawn = 0
     for ax, (key, label) in zip(axes, panels):
-        pts = [r for r in rows if r[key] is not None and r["top1"].n]
+        pts = [r for r in rows if r[key] is not None and r["all_runs"]]
+        xy = [(r[key], r["top1"].mean) for r in pts if r["top1"].n]
+        xs = [r[key] for r in pts]
+        log = bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 20
+        span = (max(xs) - min(xs)) or max(abs(max(xs)), 1e-9) if xs else 1.0
+        ys = []
         for r in pts:
-            err = r["top1"].half_width
-            if err is not None:  # a t-interval of n = 3 can pass 0 or 100 %: drawn up to the bounds
-                m = r["top1"].mean
-                err = [[m - max(0.0, m - err)], [min(100.0, m + err) - m]]
-            ax.errorbar(r[key], r["top1"].mean, yerr=err,
-                        fmt=marker[str(r["model"])], color=colour(str(r["pool"])), ms=8,
-                        capsize=4, mec="k", mew=0.5)
+            x, t = r[key], r["top1"]
+            # every seed beside the mean: filled = converged, hollow = not (not in the mean)
+            dx = (lambda v: v * 1.04) if log else (lambda v: v + 0.02 * span)
+            for seed in r["seeds"]:
+                v = _percent(r["all_runs"][seed].get("top1"))
+                if v is None:
+                    continue
+                ok = r["status"][seed] in INCLUDED
+                ax.plot(dx(x), v, marker[str(r["model"])], ms=4, alpha=0.8,
+                        mfc=colour(str(r["pool"])) if ok else "none", mec=colour(str(r["pool"])))
+                ys.append(v)
+            if not t.n:
+                continue
+            ys.append(t.mean)
+            if t.low is not None:  # thin and light: a wide interval must not hide other points
+                ax.vlines(x, t.low, t.high, color=colour(str(r["pool"])), lw=1.2, alpha=0.45)
+            ax.plot(x, t.mean, marker[str(r["model"])], color=colour(str(r["pool"])), ms=8,
+                    mec="k", mew=0.5)
             name = pool_tag(str(r["pool"]), str(r.get("pool_sites") or "all"))
-            ax.annotate(f"{name} (n={r['n']})", (r[key], r["top1"].mean), fontsize=7,
-                        xytext=(5, 5), textcoords="offset points")
-        if pts:
-            xy = [(r[key], r["top1"].mean) for r in pts]
+            ci = "" if t.low is None else f" [{t.low:.0f}, {t.high:.0f}]"
+            ax.annotate(f"{name} ({r['converged']}/{r['n']} conv.){ci}", (x, t.mean), fontsize=7,
+                        xytext=(8, 4), textcoords="offset points")
+        if xy:
             front = pareto_front(xy)
             ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "k--", lw=0.8,
                     alpha=0.6, label="Pareto front")
-            xs = [x for x, _ in xy]
-            if min(xs) > 0 and max(xs) / min(xs) > 20:
+            drawn = max(drawn, len(xy))
+        if xs:
+            if log:
                 ax.set_xscale("log")
             else:
                 ax.set_xlim(*axis_limits(xs))
-            lows = [r["top1"].low if r["top1"].low is not None else r["top1"].mean for r in pts]
-            highs = [r["top1"].high if r["top1"].high is not None else r["top1"].mean for r in pts]
-            ax.set_ylim(max(0, min(lows) - 5), min(100, max(highs) + 5))
-            drawn = max(drawn, len(pts))
+        if ys:  # limits from the means and seeds, not the intervals (a wide one runs off the axes)
+            ax.set_ylim(max(0, min(ys) - 5), min(100, max(ys) + 5))
         ax.set_xlabel(label)
-        ax.set_ylabel("top-1 (%), mean ± 95% CI (within 0-100)")
+        ax.set_ylabel("top-1 (%): mean of converged seeds, 95% CI bar; small: each seed")
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colour(p), marker="o", ls="", label=p)
                for p in sorted({str(r["pool"]) for r in rows})]
@@ -359,24 +441,47 @@ def plot(path: str, dataset: str, rows: List[dict]) -> int:
     return drawn
 
 
+def _convergence_note(r: dict) -> str:
+    text = f"{r['converged'] - r['unknown']} of {r['n']} runs converged"
+    if r["unknown"]:
+        text += f", {r['unknown']} without a training history"
+    bad = ", ".join(f"seed {s}: {st}" for s, st in sorted(r["status"].items())
+                    if st not in INCLUDED)
+    return text + (f" ({bad}; left out)" if bad else "")
+
+
 def conclusion(rows: List[dict], reference: str = REFERENCE) -> str:
-    """One sentence per compared configuration, drawn from the paired intervals of top-1."""
+    """One sentence per compared configuration, drawn from the paired top-1 difference over the
+    seeds converged in both, with the three-way verdict and how many runs converged."""
     parts = []
+    refs = {tuple(r[k] for k in PAIR): r for r in rows if r["pool"] == reference}
     for r in rows:
-        p = r["paired"].get("top1")
-        if r["pool"] == reference or p is None or p.n == 0:
+        if r["pool"] == reference:
             continue
+        p = r["paired"].get("top1")
+        ref = refs.get(tuple(r[k] for k in PAIR))
         what = f"{r['model']} with {r['pool']} pooling ({r['pool_sites']})"
-        if p.low is None:
-            parts.append(f"{what}: {p.mean:+.1f} points top-1 vs {reference} from {p.n} seed "
-                         "(too few for an interval)")
-        elif p.verdict == stats.NO_DIFFERENCE:
-            parts.append(f"{what}: no significant difference in top-1 from {reference} "
-                         f"({p.mean:+.1f} points, 95% CI [{p.low:+.1f}, {p.high:+.1f}], "
-                         f"{p.n} paired seeds)")
+        notes = f"{_convergence_note(r)}" + (f"; {reference}: {_convergence_note(ref)}"
+                                            if ref is not None else "")
+        if p is None or p.n == 0:
+            parts.append(f"{what}: no seed converged in both it and {reference} ({notes})")
+        elif p.low is None:
+            parts.append(f"{what}: {p.mean:+.1f} points top-1 vs {reference} from {p.n} paired "
+                         f"seed, too few for an interval ({notes})")
         else:
-            parts.append(f"{what}: {p.verdict} than {reference} by {abs(p.mean):.1f} points "
-                         f"top-1 (95% CI [{p.low:+.1f}, {p.high:+.1f}], {p.n} paired seeds)")
+            ci = f"{p.mean:+.1f} points, 95% CI [{p.low:+.1f}, {p.high:+.1f}], {p.n} paired seeds"
+            if p.verdict == stats.EQUIVALENT:
+                verdict = (f"equivalent to {reference} in top-1 within ±{p.margin:g} points "
+                           f"({ci}; 90% CI [{p.tost_low:+.1f}, {p.tost_high:+.1f}])")
+            elif p.verdict == stats.INCONCLUSIVE:
+                more = (f"about {p.seeds_needed} paired seeds at this spread would resolve it"
+                        if p.seeds_needed else f"more than {stats.MAX_SEEDS} seeds would be "
+                        "needed at this spread")
+                verdict = (f"inconclusive against {reference} in top-1 ({ci}: neither a "
+                           f"difference nor equivalence within ±{p.margin:g} points; {more})")
+            else:
+                verdict = f"{p.verdict} than {reference} by {abs(p.mean):.1f} points top-1 ({ci})"
+            parts.append(f"{what}: {verdict}; {notes}")
     return "; ".join(parts) + "." if parts else f"nothing to compare with {reference}."
 
 

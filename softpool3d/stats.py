@@ -1,11 +1,23 @@
-"""Statistics for repeated runs: mean ± std, Student-t confidence intervals, paired differences.
+"""Statistics for repeated runs: mean ± std, range-respecting confidence intervals, paired
+differences and a three-way verdict.
 
-    summarize([81.2, 83.0, 79.5])                   # Summary(n=3, mean, std, low, high)
-    paired_difference({0: 80, 1: 82}, {0: 78, 1: 81})  # over the seeds both have
+    summarize([81.2, 83.0, 79.5], bounds=ACCURACY)          # Summary(n=3, mean, std, low, high)
+    paired_difference({0: 80, 1: 82}, {0: 78, 1: 81})       # over the seeds both have
 
-A comparison says ``"better"`` / ``"worse"`` only when its confidence interval excludes 0, else
-``"no significant difference"`` (also when there are fewer than two shared seeds). The t quantile is
-computed here (regularised incomplete beta + bisection), so scipy is not needed.
+Intervals: the Student-t interval of the mean over seeds. With ``bounds=(lo, hi)`` (an accuracy
+lies in [0, 100], a difference of two accuracies in [-100, 100]) it is intersected with them: the
+true mean lies inside the bounds, so whenever the t interval covers it, the intersection does too
+(the coverage is unchanged, and the interval can no longer claim impossible values). The t interval
+is kept (not a bootstrap over seeds) because with 3-5 seeds a percentile bootstrap cannot reach
+beyond the observed values and covers the mean far less often than its nominal level.
+
+Verdict of a paired difference (``verdict_of``), with margin ``margin`` (points):
+  ``"better"`` / ``"worse"``   the (1 - alpha) interval excludes 0;
+  ``"equivalent"``             two one-sided tests at alpha: the (1 - 2 alpha) interval lies inside
+                               (-margin, +margin);
+  ``"inconclusive"``           neither; ``seeds_to_resolve`` estimates how many paired seeds would
+                               decide it at the observed mean and spread.
+The t quantile is computed here (regularised incomplete beta + bisection), so scipy is not needed.
 """
 from __future__ import annotations
 
@@ -14,9 +26,14 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence, Tuple
 
 __all__ = ["Summary", "Paired", "t_quantile", "t_cdf", "summarize", "paired_difference",
-           "verdict", "BETTER", "WORSE", "NO_DIFFERENCE"]
+           "verdict", "seeds_to_resolve", "ACCURACY", "DIFFERENCE", "MARGIN",
+           "BETTER", "WORSE", "EQUIVALENT", "INCONCLUSIVE"]
 
-BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no significant difference"
+BETTER, WORSE, EQUIVALENT, INCONCLUSIVE = "better", "worse", "equivalent", "inconclusive"
+ACCURACY = (0.0, 100.0)        # percent
+DIFFERENCE = (-100.0, 100.0)   # percentage points
+MARGIN = 2.0                   # default equivalence margin, percentage points
+MAX_SEEDS = 1000
 
 
 def _beta_cf(a: float, b: float, x: float) -> float:
@@ -81,72 +98,135 @@ def t_quantile(p: float, df: float) -> float:
 
 @dataclass(frozen=True)
 class Summary:
-    """``n`` values: mean, sample std (ddof 1) and the ``confidence`` t-interval of the mean
-    (``low``/``high`` are None for n < 2)."""
+    """``n`` values: mean, sample std (ddof 1) and the ``confidence`` interval of the mean
+    (``low``/``high`` are None for n < 2; inside ``bounds`` when given, see the module doc)."""
     n: int
     mean: float
     std: Optional[float]
     low: Optional[float]
     high: Optional[float]
     confidence: float = 0.95
+    bounds: Optional[Tuple[float, float]] = None
 
     @property
     def half_width(self) -> Optional[float]:
         return None if self.low is None else 0.5 * (self.high - self.low)
 
     def format(self, digits: int = 1) -> str:
-        """``"mean ± half-width"`` of the interval (``"mean"`` alone for n < 2)."""
+        """``"mean [low, high]"`` (``"mean"`` alone for n < 2)."""
         if self.n == 0:
             return "-"
-        if self.half_width is None:
+        if self.low is None:
             return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f}"
+        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
 @dataclass(frozen=True)
 class Paired(Summary):
     """``summarize`` of the per-seed differences ``value - reference`` over ``seeds``, with the
-    verdict."""
+    three-way verdict (module doc), the equivalence margin, the (1 - 2 alpha) interval the
+    equivalence test used, and the paired seeds that would resolve an inconclusive verdict."""
     seeds: Tuple = ()
-    verdict: str = NO_DIFFERENCE
+    verdict: str = INCONCLUSIVE
+    margin: float = MARGIN
+    tost_low: Optional[float] = None
+    tost_high: Optional[float] = None
+    seeds_needed: Optional[int] = None   # None: resolved, or not estimable (n < 2)
 
 
-def _interval(values: Sequence[float], confidence: float):
+def _mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
     n = len(values)
     mean = sum(values) / n
     if n < 2:
-        return mean, None, None, None
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def _t_interval(values: Sequence[float], confidence: float,
+                bounds: Optional[Tuple[float, float]]) -> Tuple[Optional[float], Optional[float]]:
+    n = len(values)
+    if n < 2:
+        return None, None
+    if bounds is not None:
+        bad = [v for v in values if not bounds[0] <= v <= bounds[1]]
+        if bad:
+            raise ValueError(f"values {bad} lie outside the bounds {bounds}")
+    mean, std = _mean_std(values)
     half = t_quantile(0.5 + confidence / 2.0, n - 1) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
+    if bounds is None:
+        return mean - half, mean + half
+    return max(bounds[0], mean - half), min(bounds[1], mean + half)
 
 
-def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
-    """n, mean, std and the t confidence interval of ``values`` (None entries are dropped)."""
+def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def summarize(values: Sequence[float], confidence: float = 0.95,
+              bounds: Optional[Tuple[float, float]] = None) -> Summary:
+    """n, mean, std and the confidence interval of ``values`` (None entries are dropped); with
+    ``bounds`` the interval stays inside them (module doc)."""
+    _check_confidence(confidence)
     vals = [float(v) for v in values if v is not None]
     if not vals:
-        return Summary(0, math.nan, None, None, None, confidence)
-    return Summary(len(vals), *_interval(vals, confidence), confidence)
+        return Summary(0, math.nan, None, None, None, confidence, bounds)
+    mean, std = _mean_std(vals)
+    low, high = _t_interval(vals, confidence, bounds)
+    return Summary(len(vals), mean, std, low, high, confidence, bounds)
 
 
-def verdict(low: Optional[float], high: Optional[float]) -> str:
-    """``"better"`` if the interval of a difference lies above 0, ``"worse"`` below, else
-    ``"no significant difference"``."""
+def verdict(low: Optional[float], high: Optional[float], tost_low: Optional[float] = None,
+            tost_high: Optional[float] = None, margin: float = MARGIN) -> str:
+    """``"better"`` if the interval of a difference lies above 0, ``"worse"`` below; else
+    ``"equivalent"`` if the equivalence interval lies inside (-margin, +margin); else
+    ``"inconclusive"`` (also without an interval)."""
     if low is None or high is None:
-        return NO_DIFFERENCE
+        return INCONCLUSIVE
     if low > 0:
         return BETTER
     if high < 0:
         return WORSE
-    return NO_DIFFERENCE
+    if tost_low is not None and tost_high is not None and -margin < tost_low \
+            and tost_high < margin:
+        return EQUIVALENT
+    return INCONCLUSIVE
 
 
-def paired_difference(values: Mapping, reference: Mapping, confidence: float = 0.95) -> Paired:
-    """Differences ``values[s] - reference[s]`` over the seeds ``s`` present (not None) in both,
-    summarised with their t-interval and verdict."""
+def seeds_to_resolve(mean: float, std: float, confidence: float = 0.95,
+                     margin: float = MARGIN, start: int = 2) -> Optional[int]:
+    """The fewest paired seeds n >= ``start`` at which a difference with this mean and std
+    (assumed to stay as observed) would be decided: the t interval excludes 0, or the
+    (2 confidence - 1) interval lies inside (-margin, +margin). None if more than MAX_SEEDS."""
+    if std == 0:
+        return start
+    alpha = 1.0 - confidence
+    for n in range(max(2, start), MAX_SEEDS + 1):
+        se = std / math.sqrt(n)
+        if t_quantile(1.0 - alpha / 2.0, n - 1) * se < abs(mean):
+            return n
+        if abs(mean) + t_quantile(1.0 - alpha, n - 1) * se < margin:
+            return n
+    return None
+
+
+def paired_difference(values: Mapping, reference: Mapping, confidence: float = 0.95,
+                      margin: float = MARGIN, bounds: Optional[Tuple[float, float]] = DIFFERENCE
+                      ) -> Paired:
+    """Differences ``values[s] - reference[s]`` over the seeds ``s`` present (not None) in both:
+    mean, std, the ``confidence`` interval inside ``bounds``, the equivalence interval (confidence
+    2c - 1, two one-sided tests at 1 - c) and the three-way verdict."""
+    _check_confidence(confidence)
     seeds = tuple(sorted(s for s in values if s in reference
                          and values[s] is not None and reference[s] is not None))
-    s = summarize([values[k] - reference[k] for k in seeds], confidence)
-    return Paired(s.n, s.mean, s.std, s.low, s.high, confidence, seeds, verdict(s.low, s.high))
+    diffs = [float(values[k]) - float(reference[k]) for k in seeds]
+    s = summarize(diffs, confidence, bounds)
+    if s.n < 2:
+        return Paired(s.n, s.mean, s.std, None, None, confidence, bounds, seeds, INCONCLUSIVE,
+                      margin)
+    tost_low, tost_high = _t_interval(diffs, 2.0 * confidence - 1.0, bounds)
+    v = verdict(s.low, s.high, tost_low, tost_high, margin)
+    needed = None if v != INCONCLUSIVE else seeds_to_resolve(s.mean, s.std, confidence, margin,
+                                                             start=s.n + 1)
+    return Paired(s.n, s.mean, s.std, s.low, s.high, confidence, bounds, seeds, v, margin,
+                  tost_low, tost_high, needed)

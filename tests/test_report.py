@@ -75,13 +75,41 @@ def test_no_profile_of_another_geometry(runs):
     assert all(r["gflops_x_views"] is None and r["profile"] is None for r in rows)
 
 
-def test_no_significant_difference_when_interval_spans_zero(tmp_path):
+def test_inconclusive_when_interval_spans_zero_and_the_margin(tmp_path):
     for seed, (a, b) in enumerate([(0.8, 0.82), (0.8, 0.77), (0.8, 0.81)]):
         _write(str(tmp_path / f"o{seed}" / "results.json"), _result("original", seed, a))
         _write(str(tmp_path / f"s{seed}" / "results.json"), _result("soft", seed, b))
     (rows,) = report.aggregate(*report.load([str(tmp_path)])).values()
-    assert rows[1]["paired"]["top1"].verdict == "no significant difference"
-    assert "no significant difference" in report.conclusion(rows)
+    p = rows[1]["paired"]["top1"]
+    assert p.verdict == "inconclusive" and p.seeds_needed > 3
+    assert "inconclusive against original" in report.conclusion(rows)
+    assert f"about {p.seeds_needed} paired seeds" in report.conclusion(rows)
+
+
+def _history(curve):
+    return [{"train": {"clips": 960, "time_s": 8.0, "top1": v / 100}} for v in curve]
+
+
+def test_runs_that_did_not_converge_are_counted_not_averaged(tmp_path):
+    climbing, flat = [10, 20, 40, 60, 80, 85], [10, 60, 90, 90.3, 90.5, 90.8]
+    chance = [12, 13, 12, 14, 13, 13]
+    curves = {"original": [flat, flat, flat], "soft": [flat, climbing, chance]}
+    top1 = {"original": [0.90, 0.91, 0.89], "soft": [0.90, 0.50, 0.12]}
+    for pool in curves:
+        for seed in range(3):
+            r = _result(pool, seed, top1[pool][seed])
+            r["history"], r["config"]["model"]["num_classes"] = _history(curves[pool][seed]), 8
+            _write(str(tmp_path / f"{pool}{seed}" / "results.json"), r)
+    (rows,) = report.aggregate(*report.load([str(tmp_path)])).values()
+    orig, soft = rows
+    assert (orig["converged"], soft["converged"], soft["n"]) == (3, 1, 3)
+    assert soft["status"] == {0: "converged", 1: "climbing", 2: "at chance"}
+    assert soft["top1"].n == 1 and soft["top1"].mean == pytest.approx(90.0)   # seeds 1, 2 out
+    assert soft["paired"]["top1"].seeds == (0,)
+    text = report.to_markdown("synthetic", rows)
+    assert "| 1 of 3 |" in text and "(50.0, climbing)" in text and "(12.0, at chance)" in text
+    assert "1 of 3 runs converged (seed 1: climbing, seed 2: at chance; left out)" in \
+        report.conclusion(rows)
 
 
 def test_pareto_front_and_axis_limits():
@@ -100,7 +128,8 @@ def test_cli_writes_report(runs):
     assert proc.returncode == 0, proc.stderr
     assert "better than original by 3.0 points" in proc.stdout
     text = (out / "synthetic.md").read_text()
-    assert "| r3d_tiny | soft | all | 8x2, 64px, 2 | 4 |" in text and "(full)" in text
+    assert "| r3d_tiny | soft | all | 8x2, 64px, 2 | 0 of 4 (4 without history) |" in text
+    assert "(full)" in text
     assert (out / "synthetic.png").stat().st_size > 10_000
     with open(out / "synthetic.csv") as f:
         rows = list(csv.DictReader(f))

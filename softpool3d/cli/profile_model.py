@@ -40,7 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", required=True, help="a name of softpool3d.models.MODELS")
     p.add_argument("--pool", default="original",
                    help="'original' (the published pools) or a softpool3d.pools method")
-    p.add_argument("--pool-sites", nargs="+", default=["all"], help="'all' or site names")
+    p.add_argument("--pool-sites", nargs="+", default=["paper"],
+                   help="'paper' (the paper's protocol), 'all' or site names")
     p.add_argument("--num-classes", type=_int_at_least(1), default=400, help="head size (default: Kinetics-400)")
     p.add_argument("--frames", type=_int_at_least(1), help="clip length (SlowFast: fast pathway); default: spec")
     p.add_argument("--crop", type=_int_at_least(1), help="square crop size; default: the spec's test crop")
@@ -60,13 +61,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurements")
     p.add_argument("--no-flops", action="store_true", help="skip FLOP counting (one trace)")
     p.add_argument("--json", help="write the result as JSON here")
+    p.add_argument("--compare", nargs="+", metavar="POOL",
+                   help="instead: train-step time of --pool and these pools side by side "
+                        "(interleaved rounds; --iters steps per round, --rounds rounds), and "
+                        "each one's overhead over --pool")
+    p.add_argument("--rounds", type=_int_at_least(1), default=9, help="rounds of --compare")
     args = p.parse_args(argv)
     if args.model not in list_models():
         p.error(f"argument --model: unknown model {args.model!r}; valid: {', '.join(list_models())}")
     pools = set(pool_names()) | {"original"}
-    if args.pool not in pools:
-        p.error(f"argument --pool: unknown pool {args.pool!r}; valid: {', '.join(sorted(pools))}")
+    for pool in [args.pool] + (args.compare or []):
+        if pool not in pools:
+            p.error(f"unknown pool {pool!r}; valid: {', '.join(sorted(pools))}")
     return args
+
+
+def compare(args, sites) -> int:
+    from softpool3d.profiling import compare_train_steps
+    result = compare_train_steps(args.model, [args.pool] + args.compare, pool_sites=sites,
+                                 rounds=args.rounds, iters=args.iters, warmup=args.warmup,
+                                 batch=args.batch, frames=args.frames, crop=args.crop,
+                                 num_classes=args.num_classes, device=args.device)
+    print(f"{args.model}, batch {args.batch}, {result['device_name']}, sites {sites}: train step "
+          f"(ms, median of {args.rounds} rounds x {args.iters} steps, interleaved)")
+    for pool, t in result["pools"].items():
+        extra = ""
+        if pool in result["overhead"]:
+            lo, hi = result["ratio_range"][pool]
+            extra = (f"  {100 * result['overhead'][pool]:+.1f} % vs {args.pool} (per-round ratio "
+                     f"{lo:.3f}-{hi:.3f})")
+        print(f"  {pool:12s} {t['median_ms']:8.2f}{extra}")
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2, sort_keys=True)
+        print(f"wrote {args.json}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -79,7 +109,9 @@ def main(argv=None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    sites = args.pool_sites[0] if args.pool_sites == ["all"] else args.pool_sites
+    sites = args.pool_sites[0] if args.pool_sites in (["all"], ["paper"]) else args.pool_sites
+    if args.compare:
+        return compare(args, sites)
     result = profile_model(args.model, pool=args.pool, pool_sites=sites,
                            num_classes=args.num_classes, frames=args.frames, crop=args.crop,
                            batch=args.batch, device=args.device, convention=args.convention,

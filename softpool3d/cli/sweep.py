@@ -29,8 +29,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--models", nargs="+", default=["r3d_tiny"])
     p.add_argument("--pools", nargs="+", default=["original", "soft"])
-    p.add_argument("--sites", nargs="+", default=["all"],
-                   help="site sets: 'all' or comma-separated names of " + ", ".join(SITES))
+    p.add_argument("--sites", nargs="+", default=["paper"],
+                   help="site sets: 'paper' (the paper's protocol: the max pools inside the "
+                        "network, kernel = stride), 'all', or comma-separated names of "
+                        + ", ".join(SITES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--dataset", default="synthetic", help="configs/<dataset>/<model>.yaml")
     p.add_argument("--out", default=os.path.join("runs", "sweep"))
@@ -47,7 +49,7 @@ def plan(models, pools, sites, seeds) -> List[dict]:
     """The runs of the grid (``original`` once per model and seed)."""
     runs, seen = [], set()
     for model, pool, site, seed in itertools.product(models, pools, sites, seeds):
-        site = "all" if pool == "original" else site
+        site = "paper" if pool == "original" else site  # original ignores the sites
         key = (model, pool, site, seed)
         if key not in seen:
             seen.add(key)
@@ -62,7 +64,7 @@ def run_dir(out: str, run: dict) -> str:
 
 
 def _sites_value(sites: str) -> str:
-    return "all" if sites == "all" else "[" + sites + "]"
+    return sites if sites in ("all", "paper") else "[" + sites + "]"
 
 
 def _check(args) -> Optional[str]:
@@ -77,12 +79,35 @@ def _check(args) -> Optional[str]:
         if p != "original" and p not in pool_names():
             return f"unknown pool {p!r}; expected original or one of {', '.join(pool_names())}"
     for s in args.sites:
-        if s != "all" and not set(s.split(",")) <= set(SITES):
-            return f"bad --sites {s!r}: 'all' or comma-separated names of {', '.join(SITES)}"
+        if s not in ("all", "paper") and not set(s.split(",")) <= set(SITES):
+            return (f"bad --sites {s!r}: 'paper', 'all' or comma-separated names of "
+                    f"{', '.join(SITES)}")
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         return "--jobs and --threads must be >= 1"
     if not args.seeds:
         return "no seeds"
+    return _grid_key_override(args.overrides)
+
+
+# config keys the grid sets for each run: an override of one would file a run under another cell
+GRID_KEYS = {"model.name": "--models", "model.pool": "--pools", "model.pool_sites": "--sites",
+             "train.seed": "--seeds", "train.output_dir": "--out", "data.name": "--dataset"}
+
+
+def _grid_key_override(overrides) -> Optional[str]:
+    from softpool3d.config import ConfigError, parse_override
+    from softpool3d.engine.resume import flatten
+    for text in overrides:
+        try:
+            keys = flatten(parse_override(text))
+        except ConfigError as e:
+            return str(e)
+        for key in keys:
+            for grid_key, option in GRID_KEYS.items():
+                if key == grid_key or key.startswith(grid_key + ".") or \
+                        grid_key.startswith(key + "."):
+                    return (f"override {text!r} sets {grid_key}, which the sweep sets for each "
+                            f"run (from {option}); change {option} instead")
     return None
 
 
