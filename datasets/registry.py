@@ -71,6 +71,11 @@ def load_records(name, root, split, fold=1, *, strict=False, annotation_file=Non
     unpack or as mmaction2 keeps it (see :mod:`.layout`); when no listed video is found the
     ``FileNotFoundError`` names the folders searched and one expected path."""
     spec = _spec(name)
+    if isinstance(annotation_file, dict):  # one list per split
+        if split not in annotation_file:
+            raise ValueError(f"annotation_file names lists for {sorted(annotation_file)}, not "
+                             f"for the {split!r} split")
+        annotation_file = annotation_file[split]
     if fold not in spec.folds and not annotation_file:
         raise ValueError(f"{name} has folds {spec.folds}, got fold={fold}")
     if not Path(root).is_dir():
@@ -88,7 +93,7 @@ def build_dataset(name, root, split, fold=1, *, num_frames=8, sampling_rate=2, c
                   mode=None, train_scale=None, test_scale=None, num_clips=10, num_crops=3,
                   alpha=None, mean=KINETICS_MEAN, std=KINETICS_STD, hflip=None, short="clamp",
                   strict=False, seed=0, annotation_file=None, max_retries=10, decode_threads=1,
-                  frame_cache=None, decoder="decord"):
+                  frame_cache=None, decoder="decord", subtract_clip_mean=False):
     """Build the dataset ``name`` (see ``DATASETS``) from ``root`` for ``split`` (``train`` /
     ``test``; Kinetics also ``val``) and ``fold`` (UCF-101/HMDB-51: 1-3).
 
@@ -99,9 +104,11 @@ def build_dataset(name, root, split, fold=1, *, num_frames=8, sampling_rate=2, c
     (video becomes ``[slow, fast]``). ``hflip``: default per dataset (off for ``synthetic``).
     ``short``: ``"clamp"``/``"loop"`` for videos shorter than a clip. ``strict``: raise on missing
     or bad videos instead of skipping them. ``annotation_file``: a list/CSV (or folder) that
-    replaces the standard one. ``frame_cache``: decode each video once and serve frames from
+    replaces the standard one, or a mapping ``{split: list}``. ``frame_cache``: decode each video once and serve frames from
     memory (``"memory"``, ``"auto"`` = ``<root>/.frame_cache``, a folder; see :mod:`.frame_cache`).
     ``decoder``: ``"decord"`` or ``"torchcodec"`` (configs: ``data.options: {decoder: torchcodec}``).
+    ``subtract_clip_mean``: subtract each pixel's mean over the clip's frames after normalising
+    (the static part of a clip becomes 0; the synthetic recipe's input, see its config).
     """
     spec = _spec(name)
     mode = mode or ("train" if split == "train" else "test")
@@ -110,9 +117,10 @@ def build_dataset(name, root, split, fold=1, *, num_frames=8, sampling_rate=2, c
     if mode == "train":
         scale = train_scale or (round(crop_size * 8 / 7), round(crop_size * 10 / 7))
         transform = TrainTransform(crop_size, scale, hflip=spec.hflip if hflip is None else hflip,
-                                   mean=mean, std=std)
+                                   mean=mean, std=std, subtract_clip_mean=subtract_clip_mean)
     else:
-        transform = EvalTransform(crop_size, test_scale or crop_size, num_crops, mean=mean, std=std)
+        transform = EvalTransform(crop_size, test_scale or crop_size, num_crops, mean=mean, std=std,
+                                  subtract_clip_mean=subtract_clip_mean)
     return VideoDataset(records, classes, mode=mode, transform=transform, num_frames=num_frames,
                         sampling_rate=sampling_rate, num_clips=num_clips, alpha=alpha, short=short,
                         strict=strict, max_retries=max_retries, seed=seed,

@@ -7,8 +7,14 @@ Scaling the short side to ``s`` and then cropping ``c x c`` equals cropping a ``
 source (short side ``S``) and resizing it to ``c``; the transforms do the latter, which resizes
 only the pixels that are kept. Randomness comes from an explicit ``numpy.random.Generator``
 so that a sample is reproducible from the dataset's seed whatever the worker layout.
+
+A crop larger than the frames' short side upscales them: allowed, with one ``UpscaleWarning``
+per transform (``check_frame_size``; the training engine calls it on the first video before the
+DataLoader workers start, so a run warns once).
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -33,8 +39,33 @@ def _box(height, width, short_side, crop_size):
     return min(height, max(1, round(side))), min(width, max(1, round(side)))
 
 
+class UpscaleWarning(UserWarning):
+    """The crop is larger than the video's frames: they are upscaled (slow, and no detail is
+    gained)."""
+
+
 class _Normalize:
-    def __init__(self, mean, std):
+    _warned = False  # one upscale warning per transform (and per process that copies it)
+
+    def check_frame_size(self, height, width, path=None):
+        """Warn once (``UpscaleWarning``) when ``crop_size`` exceeds the short side of
+        ``height x width`` frames: every crop is then an upscaled copy. Returns whether it does."""
+        short = min(int(height), int(width))
+        if self.crop_size <= short:
+            return False
+        if not self._warned:
+            self._warned = True
+            where = f" ({path})" if path else ""
+            warnings.warn(f"crop size {self.crop_size} is larger than the video's frames "
+                          f"({int(height)}x{int(width)}{where}): every clip is upscaled "
+                          f"{self.crop_size / short:.1f}x, which costs time and adds no detail; "
+                          f"use a crop of at most {short} (data.crop_size / "
+                          f"data.test_crop_size) or videos of at least that size", UpscaleWarning,
+                          stacklevel=2)
+        return True
+
+    def __init__(self, mean, std, subtract_clip_mean=False):
+        self.subtract_clip_mean = bool(subtract_clip_mean)
         self.mean, self.std = list(map(float, mean)), list(map(float, std))
         if len(self.mean) != 3 or len(self.std) != 3:
             raise ValueError("mean and std need 3 values (RGB)")
@@ -47,13 +78,16 @@ class _Normalize:
 
         Channel by channel, one pass converts, scales and moves the plane into place (resized video
         comes channels-last) and a second adds the shift: ~1.5 ms per 16x224x224 clip, where
-        to_dtype, normalize and a contiguous transpose took ~9 ms."""
+        to_dtype, normalize and a contiguous transpose took ~9 ms. With ``subtract_clip_mean``
+        each pixel's mean over the clip's T frames is subtracted (what does not move becomes 0)."""
         x = video.as_subclass(torch.Tensor)
         out = torch.empty(x.shape[:-4] + (3,) + x.shape[-4:-3] + x.shape[-2:], dtype=torch.float32)
         for c in range(3):
             plane = out.select(-4, c)
             torch.mul(x.select(-3, c), self._scale[c], out=plane)
             plane.add_(self._shift[c])
+        if self.subtract_clip_mean:
+            out -= out.mean(dim=-3, keepdim=True)
         return out
 
 
@@ -64,8 +98,9 @@ class TrainTransform(_Normalize):
     ``__call__(frames uint8 (T, H, W, 3), rng) -> float32 (3, T, crop_size, crop_size)``.
     """
 
-    def __init__(self, crop_size, scale, hflip=True, mean=KINETICS_MEAN, std=KINETICS_STD):
-        super().__init__(mean, std)
+    def __init__(self, crop_size, scale, hflip=True, mean=KINETICS_MEAN, std=KINETICS_STD,
+                 subtract_clip_mean=False):
+        super().__init__(mean, std, subtract_clip_mean)
         lo, hi = int(scale[0]), int(scale[1])
         if not crop_size <= lo <= hi:
             raise ValueError(f"train scale {scale} must satisfy crop_size ({crop_size}) <= min <= max")
@@ -74,6 +109,7 @@ class TrainTransform(_Normalize):
     def __call__(self, frames, rng):
         video = _to_video(frames)
         height, width = video.shape[-2:]
+        self.check_frame_size(height, width)
         short = int(rng.integers(self.scale[0], self.scale[1] + 1))
         h, w = _box(height, width, short, self.crop_size)
         top = int(rng.integers(0, height - h + 1))
@@ -93,8 +129,9 @@ class EvalTransform(_Normalize):
     view ``v = clip * num_crops + crop``.
     """
 
-    def __init__(self, crop_size, scale, num_crops=3, mean=KINETICS_MEAN, std=KINETICS_STD):
-        super().__init__(mean, std)
+    def __init__(self, crop_size, scale, num_crops=3, mean=KINETICS_MEAN, std=KINETICS_STD,
+                 subtract_clip_mean=False):
+        super().__init__(mean, std, subtract_clip_mean)
         if scale < crop_size:
             raise ValueError(f"test scale {scale} must be >= crop_size {crop_size}")
         if num_crops < 1:
@@ -116,6 +153,7 @@ class EvalTransform(_Normalize):
     def __call__(self, frames):
         video = _to_video(frames)
         height, width = video.shape[-2:]
+        self.check_frame_size(height, width)
         size = [self.crop_size, self.crop_size]
         views = [F.resized_crop(video, t, l, h, w, size, antialias=True)
                  for t, l, h, w in self.crop_boxes(height, width)]

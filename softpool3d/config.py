@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -51,7 +52,9 @@ class DataConfig:
 class ModelConfig:
     name: str = "x3d_xs"
     pool: str = "original"                  # the published pools; or a softpool3d.pools name
-    pool_sites: Union[str, List[str]] = "all"     # or a subset of stem, stage, head, global
+    # "paper": the SoftPool paper's protocol (the max pools inside the network, kernel = stride;
+    # models.swap); "all" (every site) or a subset of stem, stage, head, global: labelled variants
+    pool_sites: Union[str, List[str]] = "paper"
     pool_kwargs: Dict[str, Any] = field(default_factory=dict)  # options of the pooling method
     num_classes: Optional[int] = None        # None: the dataset's number of classes
     init_checkpoint: Optional[str] = None    # weights to start from (e.g. Kinetics pretraining)
@@ -281,24 +284,56 @@ def _deep_merge(base: Dict[str, Any], top: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+MAX_BASE_DEPTH = 32  # _base_ files above one config, at most (a chain deeper is a mistake)
+
+
 def read_yaml(path: str, _seen=()) -> Dict[str, Any]:
-    """A YAML config as a dict, with its ``_base_`` chain (a path or a list of paths) merged in."""
+    """A YAML config as a dict, with its ``_base_`` chain (a path or a list of paths, relative to
+    the file that names them) merged in. ConfigError naming the file for a file that cannot be
+    read, is not UTF-8 or plain YAML, holds no mapping, or whose ``_base_`` is not a path or a list
+    of paths, names a missing file, forms a cycle or nests deeper than ``MAX_BASE_DEPTH``."""
     path = os.path.abspath(path)
     if path in _seen:
         raise ConfigError(f"_base_ cycle: {' -> '.join(_seen + (path,))}")
-    with open(path) as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise ConfigError(_yaml_error(path, e)) from None
+    if len(_seen) > MAX_BASE_DEPTH:
+        raise ConfigError(f"{_seen[0]}: the _base_ chain is deeper than {MAX_BASE_DEPTH} files "
+                          f"(... -> {_seen[-1]} -> {path})")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except OSError as e:
+        where = f"{_seen[-1]}: _base_ names " if _seen else ""
+        raise ConfigError(f"{where}{path}: cannot read the config file "
+                          f"({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {raw[e.start]:#04x} at offset "
+                          f"{e.start}); save the config as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(_yaml_error(path, e)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None or data == {}:
         raise ConfigError(f"{path}: the config file is empty; name at least the model and the "
                           "data (see configs/)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file must hold a mapping, got {type(data).__name__}")
-    bases = data.pop("_base_", None) or []
+    bases = data.pop("_base_", None)
+    if bases is None:
+        bases = []
+    elif isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b for b in bases):
+        raise ConfigError(f"{path}: config key '_base_': expected a file path or a list of file "
+                          f"paths (relative to this file), got {bases!r}")
     merged: Dict[str, Any] = {}
-    for base in [bases] if isinstance(bases, str) else bases:
+    for base in bases:
         merged = _deep_merge(merged, read_yaml(os.path.join(os.path.dirname(path), base),
                                                _seen + (path,)))
     return _deep_merge(merged, data)
@@ -326,6 +361,8 @@ def parse_override(text: str) -> Dict[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if key.split(".")[0] == "_base_":
+        raise ConfigError(f"override {text!r}: '_base_' is read from config files only")
     out: Dict[str, Any] = {}
     node = out
     parts = key.split(".")
@@ -396,7 +433,82 @@ def validate(cfg: Config) -> Config:
     scale = cfg.data.train_scale
     _check(scale is None or (len(scale) == 2 and 1 <= scale[0] <= scale[1]), "data.train_scale",
            "null or [min, max] with 1 <= min <= max", scale)
+    # factors, probabilities, decays, momenta, betas: their own ranges
+    o = cfg.optim
+    _check(0 < o.warmup_start_factor <= 1, "optim.warmup_start_factor",
+           "in (0, 1] (the warm-up starts at lr x this and rises to lr)", o.warmup_start_factor)
+    _check(o.momentum < 1, "optim.momentum", "in [0, 1)", o.momentum)
+    _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "optim.betas",
+           "[beta1, beta2], each in [0, 1)", o.betas)
+    _check(o.min_lr <= o.lr, "optim.min_lr", f"at most optim.lr ({o.lr:g})", o.min_lr)
+    # every float finite: NaN slips past each comparison above, inf past the open ones
+    for key, v in _floats(cfg):
+        _check(math.isfinite(v), key, "a finite number", v)
     return cfg
+
+
+def _floats(cfg, prefix: str = ""):
+    """``(key, value)`` of every float (and list of floats) in ``cfg``."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(v):
+            yield from _floats(v, key + ".")
+        elif isinstance(v, float):
+            yield key, v
+        elif isinstance(v, list):
+            yield from ((f"{key}[{i}]", x) for i, x in enumerate(v) if isinstance(x, float))
+
+
+# config keys that hold paths: resolved once (absolute, symlinks resolved) when a run starts, so a
+# resume from another working directory reads the same files (see resolve_paths)
+PATH_KEYS = ("data.root", "model.init_checkpoint", "train.output_dir",
+             "data.options.annotation_file", "data.options.frame_cache")
+_NOT_PATHS = ("memory", "auto")  # data.options.frame_cache values that are modes, not folders
+
+
+def resolve_path(value, base: Optional[str] = None):
+    """``value`` (a path; or a mapping of paths, as a per-split annotation_file) absolute against
+    ``base`` (default: the working directory), ``~`` expanded and symlinks resolved; None and
+    the frame-cache modes stay as they are."""
+    if isinstance(value, dict):
+        return {k: resolve_path(v, base) for k, v in value.items()}
+    if not isinstance(value, str) or not value or value in _NOT_PATHS:
+        return value
+    path = os.path.expanduser(value)
+    if base is not None and not os.path.isabs(path):
+        path = os.path.join(base, path)
+    return os.path.realpath(path)
+
+
+def resolve_paths(cfg: Config) -> Config:
+    """Every path of ``PATH_KEYS`` made absolute (in place): the config a run stores then names the
+    same files whatever the working directory of a later resume or test."""
+    cfg.data.root = resolve_path(cfg.data.root)
+    cfg.model.init_checkpoint = resolve_path(cfg.model.init_checkpoint)
+    cfg.train.output_dir = resolve_path(cfg.train.output_dir)
+    for key in ("annotation_file", "frame_cache"):
+        if cfg.data.options.get(key) is not None:
+            cfg.data.options[key] = resolve_path(cfg.data.options[key])
+    return cfg
+
+
+def resolve_dict_paths(data: Optional[Dict[str, Any]], base: Optional[str] = None
+                       ) -> Optional[Dict[str, Any]]:
+    """A copy of a config mapping (a checkpoint's) with the paths of ``PATH_KEYS`` resolved as
+    ``resolve_paths`` does; relative ones (written before paths were stored absolute) against
+    ``base`` (default: the working directory)."""
+    if not isinstance(data, dict):
+        return data
+    import copy
+    out = copy.deepcopy(data)
+    for key in PATH_KEYS:
+        node, parts = out, key.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(parts[-1]) is not None:
+            node[parts[-1]] = resolve_path(node[parts[-1]], base)
+    return out
 
 
 def save_config(cfg: Config, path: str) -> None:
