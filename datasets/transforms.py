@@ -9,8 +9,8 @@ only the pixels that are kept. Randomness comes from an explicit ``numpy.random.
 so that a sample is reproducible from the dataset's seed whatever the worker layout.
 
 A crop larger than the frames' short side upscales them: allowed, with one ``UpscaleWarning``
-per transform (``check_frame_size``; the training engine calls it on the first video before the
-DataLoader workers start, so a run warns once).
+per crop size and process (``check_frame_size``; the training engine calls it on the first video
+before the DataLoader workers start, and the workers inherit that it was said: a run warns once).
 """
 from __future__ import annotations
 
@@ -44,17 +44,20 @@ class UpscaleWarning(UserWarning):
     gained)."""
 
 
+_UPSCALE_WARNED = set()  # crop sizes already warned about in this process (forked workers
+                        # inherit it, so a run that checked its first video warns once)
+
+
 class _Normalize:
-    _warned = False  # one upscale warning per transform (and per process that copies it)
 
     def check_frame_size(self, height, width, path=None):
-        """Warn once (``UpscaleWarning``) when ``crop_size`` exceeds the short side of
+        """Warn once per crop size (``UpscaleWarning``) when ``crop_size`` exceeds the short side of
         ``height x width`` frames: every crop is then an upscaled copy. Returns whether it does."""
         short = min(int(height), int(width))
         if self.crop_size <= short:
             return False
-        if not self._warned:
-            self._warned = True
+        if self.crop_size not in _UPSCALE_WARNED:
+            _UPSCALE_WARNED.add(self.crop_size)
             where = f" ({path})" if path else ""
             warnings.warn(f"crop size {self.crop_size} is larger than the video's frames "
                           f"({int(height)}x{int(width)}{where}): every clip is upscaled "

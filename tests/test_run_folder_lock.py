@@ -66,7 +66,8 @@ def test_a_training_started_while_another_runs_there_refuses(data_root, tmp_path
     second exits 2 at once and writes nothing; the folder's metrics.jsonl holds one run's lines."""
     out = tmp_path / "run"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cmd = [sys.executable, "tools/train.py", os.path.join("configs", "synthetic", "r3d_tiny.yaml"),
+    cmd = [sys.executable, "-m", "softpool3d.cli.train",
+           os.path.join("configs", "synthetic", "r3d_tiny.yaml"),
            f"data.root={data_root}", "data.crop_size=32", "data.train_scale=[32,36]",
            "data.test_scale=32", "data.test_crop_size=32", "data.workers=0", "data.num_clips=1",
            "train.batch_size=2", "optim.epochs=200", "train.tensorboard=false", "model.pool=max",

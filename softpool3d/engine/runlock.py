@@ -48,6 +48,13 @@ class RunLock:
         self.created = False
 
     def acquire(self) -> "RunLock":
+        try:
+            return self._acquire()
+        except OSError as e:  # not creatable or not writable: the run could not write there
+            raise ConfigError(f"{self.folder}: cannot use it as the run folder "
+                              f"({e.strerror or e})") from None
+
+    def _acquire(self) -> "RunLock":
         self.created = not os.path.isdir(self.folder)
         os.makedirs(self.folder, exist_ok=True)
         while True:
@@ -109,7 +116,7 @@ def hold(folder: str, main: bool = True, agree: Optional[Callable] = None):
     if lock is not None:
         try:
             lock.acquire()
-        except RunFolderLocked as e:
+        except ConfigError as e:  # taken, or not usable
             error = str(e)
     if agree is not None:
         error = agree(error)
