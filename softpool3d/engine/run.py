@@ -11,7 +11,7 @@ from typing import Callable, Dict, Iterable, Optional, Union
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from softpool3d.config import ConfigError, save_config, to_dict
+from softpool3d.config import ConfigError, resolve_dict_paths, save_config, to_dict
 
 from . import compose
 from . import checkpoint as ckpt
@@ -20,6 +20,7 @@ from . import distributed as du
 from . import resume as resume_rules
 from . import runinfo
 from . import testconfig
+from . import runlock
 from .badvideos import BadVideos
 from .evaluate import evaluate, save_video_scores
 from .files import atomic_write_json
@@ -117,11 +118,29 @@ def _raise_if_stalled(error: RuntimeError, cfg, then: str) -> None:
 
 
 def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict:
+    """The run folder locked (one training per folder: a second one stops here, before it reads
+    or writes anything in it), then ``_train_locked``."""
+    out_dir = os.path.abspath(output_dir or cfg.train.output_dir or compose.default_output_dir(cfg))
+    agree = (lambda error: du.broadcast_object(error, src=0)) if du.is_dist() else None
+    with runlock.hold(out_dir, main=du.is_main(), agree=agree):
+        return _train_locked(cfg, device, wall0, out_dir, resume, hooks, allow_changes)
+
+
+def _start_fresh(out_dir: str) -> None:
+    """``--fresh``: remove what an earlier run wrote into ``out_dir`` (nothing of it is mixed into
+    the new run's files) and say so."""
+    removed, kept = runlock.clear_run(out_dir)
+    if removed:
+        print(f"a fresh start in {out_dir}: removed the earlier run's {', '.join(removed)}"
+              + (f" (left in place, not written by a training: {', '.join(kept)})" if kept else ""),
+              flush=True)
+
+
+def _train_locked(cfg, device, wall0, out_dir, resume, hooks, allow_changes) -> Dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    out_dir = output_dir or cfg.train.output_dir or compose.default_output_dir(cfg)
     cfg.train.output_dir = out_dir
     seed_all(cfg.train.seed)
     # one process per filesystem builds what a dataset caches on disk; the others then read it
@@ -131,6 +150,8 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
     num_classes = cfg.model.num_classes
     val_ds = du.in_turn(lambda: compose.build_split(cfg, cfg.data.val_split, "val", views=(1, 1))) \
         if cfg.train.eval_every else None
+    # every split the run will read, checked now rather than after the training
+    compose.check_run_splits(cfg, train_ds, val_ds, main=du.is_main())
     model = compose.build_model(cfg, num_classes).to(device)
     if du.world_size() > 1:
         if cfg.model.sync_bn and device.type == "cuda":  # SyncBatchNorm is CUDA-only
@@ -152,8 +173,9 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
     found = _agree_resume(out_dir, resume)
     if found:
         blob, path = found
-        changes = resume_rules.check(path, blob.get("config"), config_dict, int(blob["epoch"]),
-                                     allow_changes)
+        # paths compared resolved: a relative one of an older checkpoint against this directory
+        changes = resume_rules.check(path, resolve_dict_paths(blob.get("config")), config_dict,
+                                     int(blob["epoch"]), allow_changes)
         ckpt.restore(blob, model, optimizer, scheduler, scaler, du.rank(), du.world_size(),
                      path=path)
         follow_config(scheduler, cfg.optim, steps, effective_batch(cfg))
@@ -167,6 +189,8 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
             print(f"note: train.amp={cfg.train.amp} applies on CUDA only; running in float32",
                   flush=True)
         os.makedirs(out_dir, exist_ok=True)
+        if not found:  # a fresh start: nothing of an earlier run in this folder is kept
+            _start_fresh(out_dir)
         save_config(cfg, os.path.join(out_dir, "config.yaml"))
         print(f"training {cfg.model.name} pool={cfg.model.pool} on {cfg.data.name} "
               f"({len(train_ds)} clips, {num_classes} classes) on {device}"
@@ -178,6 +202,8 @@ def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict
     digests = du.all_gather_object(weights_digest(model))
 
     results = {"model": cfg.model.name, "pool": cfg.model.pool, "dataset": cfg.data.name,
+               "pool_sites": cfg.model.pool_sites,
+               "pool_swaps": dict(getattr(ckpt.unwrap(model), "pool_swaps", {})),
                "fold": cfg.data.fold, "epochs": state.epoch, "best_val_top1": state.best_metric,
                "final_train_loss": state.history[-1]["train"]["loss"] if state.history else None}
     bad = BadVideos(state.bad_videos)
