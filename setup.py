@@ -42,13 +42,15 @@ def extensions():
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     with_cuda = os.environ.get("FORCE_CUDA") == "1" or cuda_home is not None
-    sources = ["csrc/softpool.cpp", "csrc/cpu/softpool_cpu.cpp", "csrc/testing/device_bodies.cpp"]
+    sources = ["csrc/softpool.cpp", "csrc/cpu/softpool_cpu.cpp", "csrc/testing/device_bodies.cpp",
+               "csrc/adapool.cpp", "csrc/cpu/adapool_cpu.cpp",
+               "csrc/testing/adapool_device_bodies.cpp"]
     cxx = ["-O3", "-fopenmp", "-fno-trapping-math"]  # the last lets the lane loops vectorise
     extra = {"cxx": cxx}
     kind = CppExtension
     if with_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", RELEASE_ARCHS)
-        sources.append("csrc/cuda/softpool_cuda.cu")
+        sources += ["csrc/cuda/softpool_cuda.cu", "csrc/cuda/adapool_cuda.cu"]
         extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr"]
         extra["cxx"] = cxx + ["-DSOFTPOOL_WITH_CUDA"]
         kind = CUDAExtension
@@ -62,7 +64,8 @@ ext_modules, cmdclass = extensions()
 PACKAGES = ["softpool3d", "softpool3d.engine", "softpool3d.cli", "softpool3d.datasets",
             "softpool3d.models"]
 
-# Each tool: softpool3d/cli/<module>.py with main(argv=None) -> exit code; tools/<module>.py is a shim.
+# Each tool: softpool3d/cli/<module>.py with main(argv=None) -> exit code; tools/<module>.py is a shim
+# (tools/profile.py for profile_model, the name users know).
 TOOLS = ["train", "test", "demo", "sweep", "report", "profile_model", "make_synthetic",
          "check_videos", "prepare_dataset", "bench_pool", "bench_retention", "bench_data"]
 

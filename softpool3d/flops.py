@@ -38,6 +38,13 @@ of multiply-accumulates); every other elementary operation (add, compare, exp, d
     softpool3d::forward (compiled SoftPool)     5K + 1: per cell max, subtract, exp, add to the
                                                 denominator, multiply-add to the numerator;
                                                 one final divide
+    softpool3d::ada_pool_forward (AdaPool,      25K + 12: per cell 2 for the mean and max, 8
+    both halves)                                for the dsc (abs, compare, divide, 2 squares,
+                                                add, multiply, abs), 5 for d dsc / d m (saved
+                                                for backward), 6 for eDSCW's exp, sum and
+                                                numerator and the two sums of its mean term,
+                                                4 for eM's (as SoftPool); 12 per window to
+                                                finish; the beta mix is 3 aten ops on top
     Swish (pytorchvideo's autograd Function)    4, like silu
     ==========================================  ===============================================
 
@@ -60,7 +67,7 @@ import torch
 from torch import nn
 
 __all__ = ["CONVENTIONS", "CONVENTION_HELP", "count_flops", "count_params", "flop_handles",
-           "softpool_flops", "import_fvcore"]
+           "softpool_flops", "adapool_flops", "import_fvcore"]
 
 CONVENTIONS = ("paper", "paper_bn", "full")
 
@@ -176,6 +183,16 @@ def _softpool_handle(inputs, outputs):
     return Counter({"softpool3d": softpool_flops(_window(inputs[1], 3), _numel(outputs[0]))})
 
 
+def adapool_flops(window: int, outputs: int) -> int:
+    """FLOPs of the compiled AdaPool forward (both halves): ``(25 * window + 12)`` per output
+    element (see the module doc)."""
+    return (25 * window + 12) * outputs
+
+
+def _adapool_handle(inputs, outputs):
+    return Counter({"adapool": adapool_flops(_window(inputs[1], 3), _numel(outputs[0]))})
+
+
 def _batchnorm_as_training(inputs, outputs):
     """fvcore's count for a batch-norm in training mode (5 per element with affine, else 4),
     whatever mode the model is in: what the zoo's newer rows were measured with."""
@@ -239,6 +256,7 @@ def flop_handles(convention: str) -> Tuple[Dict[str, Handle], List[str]]:
         full[f"aten::adaptive_avg_pool{dims}d"] = _per_input(1)
         full[f"aten::adaptive_max_pool{dims}d"] = _per_input(1)
     full["softpool3d::forward"] = _softpool_handle
+    full["softpool3d::ada_pool_forward"] = _adapool_handle
     full["prim::PythonOp.SwishFunction"] = _named("swish", 4)  # pytorchvideo's Swish (X3D)
     shape_ops = _aten(_SHAPE_OPS, False)
     if convention == "full":

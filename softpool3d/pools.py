@@ -23,6 +23,9 @@ Names (window formula over a window R; ``a_i`` the activations):
   mixed       y = l*max + (1-l)*avg, l fixed or learned        (Yu et al. 2014; Lee et al. 2016)
   gated       y = s*max + (1-s)*avg, s = sigmoid(w . a_R)      (Lee et al. 2016), w per layer
   lip         y = sum_R e^{g(a)_i} a_i / sum_R e^{g(a)_i}, g a small conv   LIP (Gao et al. 2019)
+  ada         y = b sum_R softmax(dsc)_i a_i + (1-b) sum_R softmax(a)_i a_i   AdaPool (Stergiou &
+              Poppe 2023), dsc_i = 2|a_i m|/(a_i^2 + m^2), m = mean_R a, one learned b per layer
+  edscw       y = sum_R softmax(dsc)_i a_i                     AdaPool's eDSCW half alone
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from torch import nn
 from ._frontend import (adaptive_output_shape, adaptive_windows, check_output_size, edge_pads,
                         pool_params, unfold_windows, upcast, window_args)
 from .nn import AdaptiveSoftPool3d, SoftPool3d
+from .adapool import AdaPool, EDSCWPool
 
 __all__ = ["POOLS", "build_pool", "build_adaptive_pool", "pool_names", "adaptive_pool_names",
            "MaxPool", "AvgPool", "SumPool", "LpPool", "SoftPool", "SoftPoolPaper", "StochasticPool",
@@ -500,6 +504,8 @@ POOLS: Dict[str, Type[nn.Module]] = {
     "mixed": MixedPool,
     "gated": GatedPool,
     "lip": LipPool,
+    "ada": AdaPool,
+    "edscw": EDSCWPool,
 }
 
 

@@ -93,3 +93,101 @@ soft_pool3d = _public(3, "soft_pool3d")
 adaptive_soft_pool1d = _public_adaptive(1, "adaptive_soft_pool1d")
 adaptive_soft_pool2d = _public_adaptive(2, "adaptive_soft_pool2d")
 adaptive_soft_pool3d = _public_adaptive(3, "adaptive_soft_pool3d")
+
+
+# ---------------------------------------------------------------------------------------------
+# AdaPool (Stergiou & Poppe, "AdaPool: Exponential Adaptive Pooling for Information-Retaining
+# Downsampling", IEEE TIP 2023) and its eDSCW half: the float64 oracle of softpool3d.adapool.
+# Over a window R (padded cells excluded), m = mean_R x,
+#   dsc_i = 2 |x_i m| / (x_i^2 + m^2)  (1 where x_i = m = 0),  w^D = softmax_R(dsc),
+#   edscw = sum_R w^D_i x_i,  em = SoftPool,  AdaPool = b * edscw + (1 - b) * em, b = clamp(beta).
+# dsc is evaluated on (x, m) / max(|x|, |m|) (a constant for autograd: dsc is scale-invariant, so
+# the derivative is unchanged) and never overflows; |.|'s derivative at 0 is torch.abs's, 0.
+# Gradients, through the weights, the dsc and the window mean, come from autograd.
+
+from ._ada_frontend import adaptive_ada_pool_nd, ada_pool_nd  # noqa: E402
+
+
+def _dsc(values: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    scale = torch.maximum(values.abs(), mean.abs()).detach()
+    zero = scale == 0
+    one = torch.ones((), dtype=values.dtype, device=values.device)
+    scale = torch.where(zero, one, scale)
+    u, v = values / scale, mean / scale
+    den = torch.where(zero, one, u * u + v * v)
+    return torch.where(zero, one, 2 * (u * v).abs() / den)
+
+
+def _dual_weighted(values: torch.Tensor, valid: torch.Tensor):
+    """(edscw, em) over the last dimension, ignoring cells where ``valid`` is False (``values``
+    is 0 there)."""
+    count = valid.to(values.dtype).sum(-1, keepdim=True)
+    mean = torch.where(valid, values, torch.zeros_like(values)).sum(-1, keepdim=True) / count
+    neg_inf = torch.full((), float("-inf"), dtype=values.dtype, device=values.device)
+    weights = torch.softmax(torch.where(valid, _dsc(values, mean), neg_inf), dim=-1)
+    edscw = (weights * torch.where(valid, values, torch.zeros_like(values))).sum(-1)
+    return edscw, _weighted_mean(values, valid, False)
+
+
+def ada_dual5d(x: torch.Tensor, kernel, stride, padding, ceil_mode: bool, out_shape):
+    """Both halves of AdaPool, ``(edscw, em)``, of a validated ``(N, C, D, H, W)`` tensor, in
+    float32 (float64 for float64 input)."""
+    values, valid = unfold_windows(upcast(x), kernel, stride, padding, out_shape)
+    return _dual_weighted(values, valid.expand_as(values))
+
+
+def ada_adaptive_generic(x: torch.Tensor, windows):
+    """``(edscw, em)`` over explicit per-dimension windows ``[(start, end), ...]``."""
+    xc = upcast(x)
+    planes_d, planes_m = [], []
+    for d0, d1 in windows[0]:
+        rows_d, rows_m = [], []
+        for h0, h1 in windows[1]:
+            pairs = [_dual_weighted(c, torch.ones_like(c, dtype=torch.bool)) for c in
+                     (xc[:, :, d0:d1, h0:h1, w0:w1].flatten(2) for w0, w1 in windows[2])]
+            rows_d.append(torch.stack([p[0] for p in pairs], -1))
+            rows_m.append(torch.stack([p[1] for p in pairs], -1))
+        planes_d.append(torch.stack(rows_d, -2))
+        planes_m.append(torch.stack(rows_m, -2))
+    return torch.stack(planes_d, -3), torch.stack(planes_m, -3)
+
+
+def _public_ada(n: int, name: str, edscw_only: bool):
+    if edscw_only:
+        def fn(input, kernel_size, stride=None, padding=0, ceil_mode=False):
+            return ada_pool_nd(ada_dual5d, input, None, n, kernel_size, stride, padding,
+                               ceil_mode, name, edscw_only=True)
+    else:
+        def fn(input, beta, kernel_size, stride=None, padding=0, ceil_mode=False):
+            return ada_pool_nd(ada_dual5d, input, beta, n, kernel_size, stride, padding,
+                               ceil_mode, name)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Reference {n}D {'eDSCW pooling' if edscw_only else 'AdaPool'}; same " \
+                 f"arguments as ``softpool3d.{name}``."
+    return fn
+
+
+def _public_adaptive_ada(n: int, name: str, edscw_only: bool):
+    if edscw_only:
+        def fn(input, output_size):
+            return adaptive_ada_pool_nd(ada_dual5d, ada_adaptive_generic, input, None, n,
+                                        output_size, name, edscw_only=True)
+    else:
+        def fn(input, beta, output_size):
+            return adaptive_ada_pool_nd(ada_dual5d, ada_adaptive_generic, input, beta, n,
+                                        output_size, name)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Reference adaptive {n}D {'eDSCW pooling' if edscw_only else 'AdaPool'}."
+    return fn
+
+
+ada_pool1d = _public_ada(1, "ada_pool1d", False)
+ada_pool2d = _public_ada(2, "ada_pool2d", False)
+ada_pool3d = _public_ada(3, "ada_pool3d", False)
+edscw_pool1d = _public_ada(1, "edscw_pool1d", True)
+edscw_pool2d = _public_ada(2, "edscw_pool2d", True)
+edscw_pool3d = _public_ada(3, "edscw_pool3d", True)
+adaptive_ada_pool3d = _public_adaptive_ada(3, "adaptive_ada_pool3d", False)
+adaptive_edscw_pool3d = _public_adaptive_ada(3, "adaptive_edscw_pool3d", True)
+__all__ += ["ada_pool1d", "ada_pool2d", "ada_pool3d", "edscw_pool1d", "edscw_pool2d",
+            "edscw_pool3d", "adaptive_ada_pool3d", "adaptive_edscw_pool3d"]

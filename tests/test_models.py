@@ -298,7 +298,7 @@ def test_forward_backward_all_sites(name, pool):
         assert torch.isfinite(param.grad).all(), pname
     learned = [p for n, p in model.named_parameters()
                if any(n.startswith(f"{q}.") for q in swapped)]
-    assert (len(learned) > 0) == (pool in ("mixed", "gated", "lip"))
+    assert (len(learned) > 0) == (pool in ("mixed", "gated", "lip", "ada"))
     if learned:  # (a pool over a single cell, e.g. the global one here, has a zero gradient)
         assert sum(p.grad.abs().sum() for p in learned) > 0
     model.eval()

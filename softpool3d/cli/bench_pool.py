@@ -1,9 +1,10 @@
 """Benchmark SoftPool against torch's pools and the composite formula users copy.
 
-Methods: ``soft`` (softpool3d.soft_pool3d), ``composite`` (avg_pool3d(x e^x) / avg_pool3d(e^x)),
+Methods: ``soft`` (softpool3d.soft_pool3d), ``ada`` (softpool3d.ada_pool3d with a learnable
+scalar beta, whose gradient is part of forward+backward), ``composite`` (avg_pool3d(x e^x) / avg_pool3d(e^x)),
 ``max`` (F.max_pool3d), ``avg`` (F.avg_pool3d). For each device, layout, dtype and pooling case:
 forward time (no_grad) and forward+backward time (median of --iters after --warmup), peak extra
-memory of forward+backward, ratios against max_pool3d and against the composite; on CUDA also SoftPool's
+memory of forward+backward, ratios against max_pool3d, the composite and SoftPool; on CUDA also SoftPool's
 achieved bandwidth against a device-to-device copy measured in the same run.
 
     python tools/bench_pool.py                         # CPU, (4, 64, 16, 56, 56)
@@ -35,8 +36,11 @@ def composite(x, k, s, p):
     return F.avg_pool3d(x * e, k, s, p) / F.avg_pool3d(e, k, s, p)
 
 
+_BETA = torch.tensor(0.5, requires_grad=True)  # AdaPool's learnable beta (one per layer)
+
 METHODS = {
     "soft": lambda x, k, s, p: softpool3d.soft_pool3d(x, k, s, p),
+    "ada": lambda x, k, s, p: softpool3d.ada_pool3d(x, _BETA.to(x.device), k, s, p),
     "composite": composite,
     "max": lambda x, k, s, p: F.max_pool3d(x, k, s, p),
     "avg": lambda x, k, s, p: F.avg_pool3d(x, k, s, p),
@@ -115,7 +119,7 @@ def run(args):
                 for method, res in results.items():
                     row = {"layout": layout, "dtype": dtype_name, "case": case, "method": method,
                            **res}
-                    for ref in ("max", "composite"):
+                    for ref in ("max", "composite", "soft"):
                         base = results.get(ref, {})
                         if "fwd_ms" in res and "fwd_ms" in base:
                             row[f"fwd_vs_{ref}"] = res["fwd_ms"] / base["fwd_ms"]
@@ -129,7 +133,8 @@ def run(args):
 
 
 HEADER = (f"{'layout':<13} {'dtype':<8} {'case':<5} {'method':<9} {'fwd ms':>8} {'f+b ms':>8} "
-          f"{'peak MiB':>9} {'fwd/max':>8} {'f+b/max':>8} {'f+b/comp':>9} {'GB/s f|b (copy)':>18}")
+          f"{'peak MiB':>9} {'fwd/max':>8} {'f+b/max':>8} {'f+b/comp':>9} {'f+b/soft':>9} "
+          f"{'GB/s f|b (copy)':>18}")
 
 
 def format_row(r) -> str:
@@ -143,7 +148,8 @@ def format_row(r) -> str:
           if "fwd_gbs" in r else "-")
     return (f"{r['layout']:<13} {r['dtype']:<8} {r['case']:<5} {r['method']:<9} "
             f"{r['fwd_ms']:8.2f} {r['fwd_bwd_ms']:8.2f} {r['peak_mib']:9.1f} {num('fwd_vs_max')} "
-            f"{num('fwd_bwd_vs_max')} {num('fwd_bwd_vs_composite', '{:9.2f}')} {bw:>18}")
+            f"{num('fwd_bwd_vs_max')} {num('fwd_bwd_vs_composite', '{:9.2f}')} "
+            f"{num('fwd_bwd_vs_soft', '{:9.2f}')} {bw:>18}")
 
 
 def main(argv=None) -> int:

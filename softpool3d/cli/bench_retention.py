@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 KERNELS = {"2d": (1, 2, 2), "3d": (2, 2, 2)}
-DEFAULT_METHODS = ("max", "avg", "soft")
+DEFAULT_METHODS = ("max", "avg", "soft", "ada")
 # "sum" is avg times the window volume: its values leave [0, 1], so it is left out unless asked for.
 EXCLUDED_BY_DEFAULT = ("sum",)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")

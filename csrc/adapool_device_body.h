@@ -1,0 +1,177 @@
+// Per-element bodies of the AdaPool kernels, as __host__ __device__ functions: the CUDA kernels
+// (cuda/adapool_cuda.cu) launch them, the CPU kernel (cpu/adapool_cpu.cpp) runs them in a parallel
+// loop, and testing/adapool_device_bodies.cpp runs them in an emulated launch (test-only ops).
+//
+// Over a window R (padded / out-of-range cells excluded), n = |R|, m = mean_R x:
+//   dsc_i = 2 |x_i m| / (x_i^2 + m^2) in [0, 1] (1 where x_i = m = 0), w^D = softmax_R(dsc),
+//   y^D = sum_R w^D_i x_i (eDSCW); w^M = softmax_R(x), y^M = sum_R w^M_i x_i (eM = SoftPool).
+// Gradients (one window; the backward gathers over every window containing an input):
+//   d y^M / d x_j = w^M_j (1 + x_j - y^M)
+//   d y^D / d x_j = w^D_j (1 + (x_j - y^D) A_j) + Q,  A_j = d dsc_j / d x_j,
+//   Q = (1/n) sum_k w^D_k (x_k - y^D) B_k,  B_k = d dsc_k / d m  (through the window mean).
+// At the kink x m = 0 of |x m| the derivative of |.| is taken as 0 (torch.abs's choice).
+// Forward: one pass for m and max, one for everything else (dsc <= 1, so exp(dsc - 1) never
+// overflows; the eM exponentials are max-shifted). Backward: a deterministic gather, no atomics.
+#pragma once
+
+#include <ATen/OpMathType.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "adapool.h"
+#include "softpool_device_body.h"
+
+namespace softpool {
+namespace ada {
+
+using body::Dims;
+using body::Window;
+
+template <typename acc_t>
+struct DscParts {
+  acc_t dsc;   // 2|x m| / (x^2 + m^2)
+  acc_t dx;    // d dsc / d x
+  acc_t dm;    // d dsc / d m
+  acc_t x_dm;  // x * d dsc / d m (bounded by 2 whatever the magnitudes)
+};
+
+// dsc and its partial derivatives, computed on (u, v) = (x, m) / max(|x|, |m|): dsc is
+// scale-invariant, so no square overflows or underflows at any magnitude; NaN propagates.
+// Branch-free (selects only), so the CPU kernel's lane loops vectorise it as it is.
+template <typename acc_t>
+SOFTPOOL_HD DscParts<acc_t> dsc_parts(acc_t x, acc_t m) {
+  DscParts<acc_t> r;
+  const acc_t ax = x < 0 ? -x : x, am = m < 0 ? -m : m;
+  const acc_t s = ax > am ? ax : am;  // NaN x: am, and x / s carries the NaN; NaN m: NaN
+  const bool zero = s == acc_t(0);    // x = m = 0: identical values, dsc = 1 (a constant)
+  const acc_t safe_s = zero ? acc_t(1) : s;
+  const acc_t u = x / safe_s, v = m / safe_s;  // max(|u|, |v|) = 1 (exactly: x / |x| = +-1)
+  const acc_t uv = u * v, u2 = u * u, v2 = v * v;
+  const acc_t inv_den = acc_t(1) / (zero ? acc_t(1) : u2 + v2);  // u2 + v2 in [1, 2]
+  const acc_t sg = uv > 0 ? acc_t(1) : (uv < 0 ? acc_t(-1) : acc_t(0));  // |.|' = 0 at 0
+  const acc_t k = acc_t(2) * sg * inv_den * inv_den;
+  const acc_t au = k * v * (v2 - u2);  // s * d dsc / d x
+  const acc_t bu = k * u * (u2 - v2);  // s * d dsc / d m
+  r.dsc = zero ? acc_t(1) : acc_t(2) * (uv < 0 ? -uv : uv) * inv_den;
+  r.dx = au / safe_s;
+  r.dm = bu / safe_s;
+  r.x_dm = u * bu;
+  return r;
+}
+
+template <typename scalar_t, typename index_t>
+struct ForwardArgs {
+  const scalar_t* x;
+  Dims<index_t> in;
+  at::opmath_type<scalar_t>* edscw;
+  at::opmath_type<scalar_t>* em;
+  at::opmath_type<scalar_t>* stats;  // kAdaStats planes of `plane` elements
+  int64_t plane;
+  Dims<index_t> out;
+  Window win;
+};
+
+template <typename scalar_t, typename index_t>
+struct BackwardArgs {
+  const at::opmath_type<scalar_t>* g_edscw;
+  const at::opmath_type<scalar_t>* g_em;
+  const scalar_t* x;
+  const at::opmath_type<scalar_t>* edscw;
+  const at::opmath_type<scalar_t>* em;
+  const at::opmath_type<scalar_t>* stats;
+  int64_t plane;
+  Dims<index_t> in, out;
+  Window win;
+  scalar_t* gx;
+};
+
+// Output i (linear, memory order): y^D, y^M and the saved statistics (adapool.h).
+template <bool channels_last, typename scalar_t, typename index_t>
+SOFTPOOL_HD void forward_element(index_t i, const ForwardArgs<scalar_t, index_t>& A) {
+  using acc_t = at::opmath_type<scalar_t>;
+  index_t n, c, od, oh, ow;
+  body::unravel<channels_last>(i, A.out, n, c, od, oh, ow);
+  const index_t d0 = od * A.win.s[0] - A.win.p[0], h0 = oh * A.win.s[1] - A.win.p[1];
+  const index_t w0 = ow * A.win.s[2] - A.win.p[2];
+  const index_t d1 = body::hd_min<index_t>(d0 + A.win.k[0], A.in.d);
+  const index_t h1 = body::hd_min<index_t>(h0 + A.win.k[1], A.in.h);
+  const index_t w1 = body::hd_min<index_t>(w0 + A.win.k[2], A.in.w);
+  const index_t ds = body::hd_max<index_t>(d0, 0), hs = body::hd_max<index_t>(h0, 0);
+  const index_t ws = body::hd_max<index_t>(w0, 0);
+  const scalar_t* base = A.x + n * A.in.sn + c * A.in.sc;
+  const acc_t count = static_cast<acc_t>((d1 - ds) * (h1 - hs) * (w1 - ws));
+  const acc_t inv_n = acc_t(1) / count;
+  // Pass 1: the mean (terms scaled by 1/n first: no overflow near the largest finite values),
+  // the max and the min (NaN skipped here, caught by the mean).
+  acc_t mean = 0, mx = -std::numeric_limits<acc_t>::infinity();
+  acc_t mn = std::numeric_limits<acc_t>::infinity();
+  for (index_t d = ds; d < d1; ++d)
+    for (index_t h = hs; h < h1; ++h)
+      for (index_t w = ws; w < w1; ++w) {
+        const acc_t a = static_cast<acc_t>(base[d * A.in.sd + h * A.in.sh + w * A.in.sw]);
+        mean += a * inv_n;
+        mx = a > mx ? a : mx;
+        mn = a < mn ? a : mn;
+      }
+  if (mx == mn && mean == mean) mean = mx;  // a constant window: its mean exactly
+  // Pass 2: both softmaxes and the sums Q needs. eDSCW's numerator is taken relative to the
+  // mean, halved (x/2 - m/2 cannot overflow), so a constant window returns the constant.
+  acc_t sd = 0, td = 0, p1 = 0, p2 = 0, sm = 0, tm = 0;
+  const acc_t half_mean = mean * acc_t(0.5);
+  for (index_t d = ds; d < d1; ++d)
+    for (index_t h = hs; h < h1; ++h)
+      for (index_t w = ws; w < w1; ++w) {
+        const acc_t a = static_cast<acc_t>(base[d * A.in.sd + h * A.in.sh + w * A.in.sw]);
+        const DscParts<acc_t> q = dsc_parts<acc_t>(a, mean);
+        const acc_t ed = body::acc_exp(q.dsc - acc_t(1));
+        sd += ed;
+        td += ed * (a * acc_t(0.5) - half_mean);
+        p1 += ed * q.x_dm;
+        p2 += ed * q.dm;
+        const acc_t diff = shifted<acc_t>(a, mx);
+        const acc_t e = body::acc_exp(diff);
+        sm += e;
+        tm += e * diff;
+      }
+  const acc_t r = td / sd;  // (y^D - m) / 2
+  const acc_t yd = (mean + r) + r;
+  const acc_t ym = mx + tm / sm;
+  A.edscw[i] = yd;
+  A.em[i] = ym;
+  A.stats[i] = tie_diff<acc_t>(mx, ym) + body::acc_log(sm);
+  A.stats[A.plane + i] = acc_t(1) / sd;
+  A.stats[2 * A.plane + i] = mean;
+  A.stats[3 * A.plane + i] = (p1 - yd * p2) / (count * sd);
+}
+
+// Input i (linear, memory order): the gradient gathered from every window that contains it.
+template <bool channels_last, typename scalar_t, typename index_t>
+SOFTPOOL_HD void backward_element(index_t i, const BackwardArgs<scalar_t, index_t>& A) {
+  using acc_t = at::opmath_type<scalar_t>;
+  index_t n, c, id, ih, iw;
+  body::unravel<channels_last>(i, A.in, n, c, id, ih, iw);
+  int64_t d0, d1, h0, h1, w0, w1;
+  windows_containing(id, A.win.k[0], A.win.s[0], A.win.p[0], A.out.d, d0, d1);
+  windows_containing(ih, A.win.k[1], A.win.s[1], A.win.p[1], A.out.h, h0, h1);
+  windows_containing(iw, A.win.k[2], A.win.s[2], A.win.p[2], A.out.w, w0, w1);
+  const acc_t a = static_cast<acc_t>(A.x[i]);
+  const index_t obase = n * A.out.sn + c * A.out.sc;
+  acc_t acc = 0;
+  for (index_t od = d0; od <= d1; ++od)
+    for (index_t oh = h0; oh <= h1; ++oh)
+      for (index_t ow = w0; ow <= w1; ++ow) {
+        const index_t o = obase + od * A.out.sd + oh * A.out.sh + ow * A.out.sw;
+        const DscParts<acc_t> q = dsc_parts<acc_t>(a, A.stats[2 * A.plane + o]);
+        const acc_t wd = body::acc_exp(q.dsc - acc_t(1)) * A.stats[A.plane + o];
+        acc += A.g_edscw[o] * (wd * (acc_t(1) + (a - A.edscw[o]) * q.dx) +
+                               A.stats[3 * A.plane + o]);
+        const acc_t diff = shifted<acc_t>(a, A.em[o]);
+        acc += A.g_em[o] * body::acc_exp(diff - A.stats[o]) * (acc_t(1) + diff);
+      }
+  A.gx[i] = static_cast<scalar_t>(acc);
+}
+
+}  // namespace ada
+}  // namespace softpool

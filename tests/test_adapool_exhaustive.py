@@ -1,0 +1,152 @@
+"""AdaPool on every small legal geometry (every legal_1d geometry along each axis, as for
+SoftPool) against the float64 reference: the compiled CPU kernel, and the CUDA kernels'
+per-element bodies (csrc/adapool_device_body.h) run on the CPU by the test-only ops
+softpool3d::_ada_device_body_forward/_backward in an emulated launch (both index widths, the
+kernels' own launch shape and a small grid that needs several passes). The CPU kernel runs the
+bodies themselves for fewer than 8 channels and lane loops over the channels otherwise."""
+import pytest
+import torch
+
+import softpool3d
+from softpool3d import adapool, reference
+from _pool_cases import CASES, case_id, exhaustive_cases, single_thread
+from test_ops import DTYPES, TOL, assert_close_to
+
+pytestmark = pytest.mark.skipif(not adapool.has_ada_kernel("cpu"),
+                                reason="the compiled AdaPool kernel is required")
+ops = torch.ops.softpool3d
+one_thread = pytest.fixture(autouse=True)(single_thread)
+
+
+def close(actual, expected, tol):
+    """Elementwise |a - e| <= tol (|e| + max|e|); NaN where expected is NaN."""
+    scale = expected[torch.isfinite(expected)].abs().max().item() if expected.numel() else 0.0
+    same = (actual == expected) | (torch.isnan(actual) & torch.isnan(expected))
+    return bool((same | ((actual - expected).abs() <= tol * (expected.abs() + scale))).all())
+
+
+def triple(v, default=None):
+    v = default if v is None else v
+    return [v] * 3 if isinstance(v, int) else list(v)
+
+
+def reference_run(x, k, s, p, ceil, gen):
+    """Float64 reference halves (edscw, em), random upstream gradients for each and the
+    reference input gradient."""
+    xr = x.detach().double().requires_grad_()
+    kk, ss, pp = triple(k), triple(s, k), triple(p)
+    out = [softpool3d._frontend.pooled_size(i, a, b, c, ceil)
+           for i, a, b, c in zip(x.shape[2:], kk, ss, pp)]
+    yd, ym = reference.ada_dual5d(xr, kk, ss, pp, ceil, out)
+    gd = torch.randn(yd.shape, dtype=torch.float64, generator=gen)
+    gm = torch.randn(yd.shape, dtype=torch.float64, generator=gen)
+    (gx,) = torch.autograd.grad((yd * gd).sum() + (ym * gm).sum(), xr)
+    return yd.detach(), ym.detach(), gd, gm, gx
+
+
+def fmt_of(x):
+    cl = x.dim() == 5 and not x.is_contiguous() and \
+        x.is_contiguous(memory_format=torch.channels_last_3d)
+    return torch.channels_last_3d if cl else torch.contiguous_format
+
+
+def launch(numel, kind):
+    return (ops._launch_blocks(numel), ops._launch_threads()) if kind == "kernel" else (2, 3)
+
+
+def kernel_run(x, k, s, p, ceil, gd, gm, runner):
+    """(edscw, em, grad_input) of the compiled op (runner None) or the device bodies
+    (runner = (bits, kind))."""
+    kk, ss, pp = triple(k), triple(s, k), triple(p)
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if runner is None:
+        yd, ym, st = ops.ada_pool_forward(x, kk, ss, pp, ceil)
+    else:
+        bits, kind = runner
+        yd, ym, st = ops._ada_device_body_forward(x, kk, ss, pp, ceil, bits,
+                                                  *launch(x.numel(), kind))
+    gd = gd.to(acc).contiguous(memory_format=fmt_of(x))
+    gm = gm.to(acc).contiguous(memory_format=fmt_of(x))
+    if runner is None:
+        gx = ops.ada_pool_backward(gd, gm, x, yd, ym, st, kk, ss, pp)
+    else:
+        gx = ops._ada_device_body_backward(gd, gm, x, yd, ym, st, kk, ss, pp, bits,
+                                           *launch(x.numel(), kind))
+    return yd, ym, gx
+
+
+# float32 gradients: d dsc / d m grows as 1 / max(|x|, |m|), so windows whose mean is near 0 are
+# ill-conditioned; their float32 rounding reaches a few 1e-6 of the largest gradient.
+GRAD_TOL = {torch.float64: 1e-12, torch.float32: 5e-6}
+
+
+def mismatches(cases, channels_last, dtype, runner_for, seed=0):
+    bad = []
+    gen = torch.Generator().manual_seed(seed)
+    tol = TOL[dtype]
+    for i, (shape, k, s, p, ceil) in enumerate(cases):
+        x = torch.randn(shape, dtype=torch.float64, generator=gen).to(dtype)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        yd_r, ym_r, gd, gm, gx_r = reference_run(x, k, s, p, ceil, gen)
+        yd, ym, gx = kernel_run(x, k, s, p, ceil, gd, gm, runner_for(i))
+        if yd.shape != yd_r.shape or not (close(yd.double(), yd_r, tol) and
+                                          close(ym.double(), ym_r, tol) and
+                                          close(gx.double(), gx_r, GRAD_TOL[dtype])):
+            bad.append((shape, k, s, p, ceil))
+    return bad
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+@pytest.mark.parametrize("axis", [0, 1, 2], ids=["D", "H", "W"])
+def test_cpu_kernel_every_small_geometry(axis, channels_last, dtype):
+    # 9 channels: the CPU kernel's lane loops (8 or more channels) with a remainder lane
+    cases = exhaustive_cases(axis, batch=(1, 9))
+    bad = mismatches(cases, channels_last, dtype, lambda i: None, seed=axis)
+    assert not bad, f"{len(bad)} of {len(cases)} cases differ, e.g. {bad[:5]}"
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+@pytest.mark.parametrize("axis", [0, 1, 2], ids=["D", "H", "W"])
+def test_device_bodies_every_small_geometry(axis, channels_last, bits):
+    cases = exhaustive_cases(axis)
+    bad = mismatches(cases, channels_last, torch.float64,
+                     lambda i: (bits, ("kernel", "passes")[i % 2]), seed=10 + axis)
+    assert not bad, f"{len(bad)} of {len(cases)} cases differ, e.g. {bad[:5]}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_device_bodies_shared_cases_every_dtype(channels_last, dtype):
+    gen = torch.Generator().manual_seed(1)
+    for j, (shape, k, s, p, ceil) in enumerate(CASES[:8]):
+        x = torch.randn(shape, generator=gen).to(dtype)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        yd_r, ym_r, gd, gm, gx_r = reference_run(x, k, s, p, ceil, gen)
+        yd, ym, gx = kernel_run(x, k, s, p, ceil, gd, gm, (32 if j % 2 else 64, "kernel"))
+        assert gx.dtype == dtype and yd.dtype == (torch.float64 if dtype == torch.float64
+                                                  else torch.float32)
+        assert_close_to(yd, yd_r, dtype)
+        assert_close_to(ym, ym_r, dtype)
+        assert_close_to(gx, gx_r, dtype)
+        # the compiled CPU kernel: the same bodies (C < 8: identical bits) or its lane loops
+        yk, ymk, gxk = kernel_run(x, k, s, p, ceil, gd, gm, None)
+        if shape[1] < 8:
+            assert torch.equal(yk, yd) and torch.equal(ymk, ym) and torch.equal(gxk, gx)
+        assert_close_to(yk, yd_r, dtype)
+        assert_close_to(gxk, gx_r, dtype)
+
+
+def test_device_bodies_extreme_magnitudes():
+    gen = torch.Generator().manual_seed(0)
+    for dtype, magnitude in [(torch.float32, 1e30), (torch.float32, 3e37), (torch.float64, 1e300)]:
+        x = ((torch.rand(2, 3, 4, 6, 6, generator=gen) * 2 - 1).double() * magnitude).to(dtype)
+        yd_r, ym_r, gd, gm, gx_r = reference_run(x, 3, 2, 1, True, gen)
+        for bits in (32, 64):
+            yd, ym, gx = kernel_run(x, 3, 2, 1, True, gd, gm, (bits, "kernel"))
+            assert torch.isfinite(yd).all() and torch.isfinite(gx).all()
+            assert_close_to(yd, yd_r, dtype)
+            assert_close_to(ym, ym_r, dtype)
