@@ -1,4 +1,5 @@
-"""Pooling cases shared by the CPU and CUDA operator tests: (shape, kernel, stride, padding, ceil)."""
+"""Shared by the operator tests (CPU, CUDA, device bodies, AdaPool): the pooling cases (shape, kernel,
+stride, padding, ceil), the dtypes under test and the tolerance against the float64 reference."""
 import torch
 import torch.nn.functional as F
 
@@ -17,6 +18,22 @@ CASES = [
     ((2, 3, 2, 4, 40), (2, 4, 40), 1, 0, False),                # global: reduced along the window
     ((1, 2, 4, 9, 37), (2, 3, 37), (1, 2, 1), (1, 1, 0), True),  # whole rows, clamped in D and H
 ]
+
+
+# (rtol, atol relative to the reference's largest magnitude) per dtype
+TOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+def assert_close_to(actual, expected, dtype):
+    """|actual - expected| <= tol * (|expected| + max|expected|), elementwise."""
+    actual, expected = actual.double(), expected.double()
+    tol = TOL[dtype]
+    scale = expected.abs().max().item() if expected.numel() else 0.0
+    err = (actual - expected).abs()
+    bound = tol * (expected.abs() + scale)
+    worst = (err - bound).max().item() if err.numel() else -1
+    assert worst <= 0, f"max error {err.max().item():.3e} exceeds tolerance {tol} ({dtype})"
 
 
 def case_id(case):

@@ -1,37 +1,54 @@
 """Shared pieces of the end-to-end tests that train a real tiny model on generated videos: the
-dataset, the overrides that keep a run to seconds, and ``train`` (tools/train.py in-process)."""
+dataset sizes (conftest.py's ``data_root`` fixture makes one per module), the overrides that keep a
+run to seconds, ``train`` (tools/train.py in-process), the environment for tools run as
+subprocesses, and ways to inspect or damage what a run wrote."""
 import os
+import zipfile
 
-import pytest
 import torch
-
-from softpool3d.cli import train as train_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
 
+# real H.264 clips made by the project's generator (softpool3d.datasets.synthetic)
+SMALL = dict(num_classes=2, train_per_class=3, test_per_class=1, frames=8, size=40)
+MEDIUM = dict(num_classes=3, train_per_class=4, test_per_class=2, frames=16, size=64)
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
+# what torchrun or a profiler session of the calling process would leak into a child
+LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
+                 "MASTER_ADDR", "MASTER_PORT", "KINETO_LOG_LEVEL")
+
+
+def make_data(root, size=SMALL):
+    """A synthetic dataset of ``size`` (SMALL: 2 classes x (3 train + 1 test) clips of 8 frames,
+    40 px) under ``root``; returns ``str(root)``."""
     from softpool3d.datasets import synthetic
-    root = tmp_path_factory.mktemp("synthetic")
-    # 2 classes x (3 train + 1 test) real H.264 clips of 8 frames, 40 px
-    synthetic.generate(str(root), seed=0, num_classes=2, train_per_class=3, test_per_class=1,
-                       frames=8, size=40, workers=1, progress=False)
+    synthetic.generate(str(root), seed=0, workers=1, progress=False, **size)
     return str(root)
 
 
-def overrides(root, *extra):
+def overrides(root, *extra, pool="max"):
     return [f"data.root={root}", "data.crop_size=32", "data.train_scale=[32,36]",
             "data.test_scale=32", "data.test_crop_size=32", "data.workers=0", "data.num_clips=1",
-            "train.batch_size=2", "optim.epochs=1", "train.tensorboard=false", "model.pool=max",
+            "train.batch_size=2", "optim.epochs=1", "train.tensorboard=false", f"model.pool={pool}",
             *extra]
 
 
-def train(root, out, *extra, config=CONFIG):
-    """tools/train.py on the tiny recipe; ``extra`` are more overrides and flags."""
+def train(root, out, *extra, config=CONFIG, pool="max"):
+    """tools/train.py on the tiny recipe (one thread); ``extra`` are more overrides and flags.
+    Returns its exit status."""
+    from softpool3d.cli import train as train_tool
     torch.set_num_threads(1)
-    return train_tool.main([config, *overrides(root), *extra, "--output-dir", str(out)])
+    return train_tool.main([config, *overrides(root, pool=pool), *extra, "--output-dir", str(out)])
+
+
+def tool_env(**extra):
+    """The environment of a tool run as a subprocess: one OpenMP thread, nothing of a launcher
+    around the test run (so a child torchrun or tool starts clean), plus ``extra``."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", **extra)
+    for key in LAUNCHER_VARS:
+        env.pop(key, None)
+    return env
 
 
 def snapshot(folder):
@@ -43,3 +60,28 @@ def snapshot(folder):
             with open(p, "rb") as fh:
                 out[os.path.relpath(p, folder)] = fh.read()
     return out
+
+
+def tensor_records(path):
+    """The zip members of a torch.save file that hold tensor bytes, largest first."""
+    with zipfile.ZipFile(path) as z:
+        infos = [i for i in z.infolist() if "/data/" in f"/{i.filename}"]
+    return sorted(infos, key=lambda i: -i.file_size)
+
+
+def flip_bytes(path, count=4):
+    """Flip ``count`` bytes in the middle of the largest tensor record of ``path`` (in place): the
+    archive stays well-formed, ``torch.load`` reads it, only the record's CRC no longer matches.
+    Returns the member's name."""
+    info = tensor_records(path)[0]
+    with open(path, "r+b") as f:
+        f.seek(info.header_offset)
+        header = f.read(30)  # the local file header: name and extra lengths at 26..30
+        name_len = int.from_bytes(header[26:28], "little")
+        extra_len = int.from_bytes(header[28:30], "little")
+        start = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
+        f.seek(start)
+        data = f.read(count)
+        f.seek(start)
+        f.write(bytes(b ^ 0xFF for b in data))
+    return info.filename

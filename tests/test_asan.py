@@ -1,5 +1,5 @@
-"""The CPU kernels under AddressSanitizer (issue 11: small W with padding read and wrote outside
-their buffers while the values often still looked plausible). Compiles the CPU sources with
+"""The CPU kernels under AddressSanitizer (small W with padding once read and wrote outside their
+buffers while the values often still looked plausible). Compiles the CPU sources with
 -fsanitize=address into a temporary folder (~1 min on 2 cores) and runs tests/asan_run.py over every
 small geometry and the shared cases with libasan preloaded. Any invalid access fails the test."""
 import os

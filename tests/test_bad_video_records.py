@@ -8,7 +8,7 @@ import shutil
 import torch
 from torch.utils.data import DataLoader
 
-from _tiny_runs import make_data
+from _tiny_run import make_data
 from softpool3d.cli import check_videos as check_tool
 from softpool3d.datasets import VideoDataset, VideoRecord
 from softpool3d.datasets.transforms import EvalTransform

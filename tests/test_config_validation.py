@@ -7,7 +7,7 @@ import pytest
 from softpool3d.config import ConfigError, load_config
 from softpool3d.engine import compose
 
-from _tiny_run import CONFIG, data_root, train  # noqa: F401  (fixture)
+from _tiny_run import CONFIG, train
 
 
 def write(tmp_path, name, text):

@@ -11,7 +11,6 @@ import torch
 
 from softpool3d.datasets.transforms import EvalTransform, TrainTransform, UpscaleWarning
 
-from _tiny_run import data_root  # noqa: F401  (fixture)
 
 
 def frames(h, w, t=4):

@@ -7,8 +7,8 @@ import torch
 
 import softpool3d
 from softpool3d import reference
-from _pool_cases import single_thread, CASES, case_id, exhaustive_cases
-from test_ops import DTYPES, TOL, assert_close_to
+from _pool_cases import (DTYPES, TOL, CASES, assert_close_to, case_id, exhaustive_cases,
+                         single_thread)
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
                                 reason="the compiled extension is required for these tests")

@@ -20,6 +20,7 @@ import pytest
 
 from _official_data import hmdb51_unpacked, hub_checkpoint, ucf101_unpacked
 
+pytestmark = pytest.mark.slow  # runs the guide's commands end to end
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "finetune.md"
 BLOCK = re.compile(r"^```(bash|python) test:([\w-]+)\n(.*?)^```", re.S | re.M)

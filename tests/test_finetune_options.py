@@ -1,6 +1,6 @@
-"""Fine-tuning options (issue 15 item 4), each shown to act against the same run with it off:
+"""Fine-tuning options, each shown to act against the same run with it off:
 frozen parts and BatchNorm, per-part learning rates, mixup/cutmix, EMA of the weights, gradient
-accumulation (with DDP's no_sync); and the data.decoder key (issue 14). Real tiny models; the
+accumulation (with DDP's no_sync); and the data.decoder key. Real tiny models; the
 end-to-end runs train on generated H.264 videos."""
 import json
 import os
@@ -19,9 +19,9 @@ from softpool3d.engine.mixing import BatchMixer
 from softpool3d.engine.optim import build_optimizer, build_scheduler, follow_config
 from softpool3d.engine.resume import ResumeRefused, check as resume_check
 from softpool3d.engine.trainer import TrainState, make_ema, steps_per_epoch, train_one_epoch
+from _tiny_run import CONFIG, MEDIUM
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
+SYNTHETIC = MEDIUM  # the size of conftest's data_root here
 
 _BN = nn.modules.batchnorm._BatchNorm
 
@@ -292,15 +292,6 @@ def test_ema_follows_its_recursion_and_is_what_is_evaluated():
 
 # ---------------------------------------------------------------------------------------------
 # end to end: train, checkpoint, resume, test with every option on
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from softpool3d.datasets import synthetic
-    root = tmp_path_factory.mktemp("synthetic")
-    synthetic.generate(str(root), seed=0, num_classes=3, train_per_class=4, test_per_class=2,
-                       frames=16, size=64, workers=1, progress=False)
-    return str(root)
-
 
 class _Stop(Exception):
     pass

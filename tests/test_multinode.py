@@ -21,33 +21,18 @@ import time
 import pytest
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
+from _tiny_run import CONFIG, MEDIUM, ROOT, tool_env
+
+pytestmark = pytest.mark.slow  # real multi-process trainings
+SYNTHETIC = MEDIUM  # the size of conftest's data_root here
 WRITTEN_BY_RANK_0 = ("config.yaml", "metrics.jsonl", "last.pth", "best.pth", "results.json",
                      "test_confusion.csv")
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from softpool3d.datasets import synthetic
-    root = tmp_path_factory.mktemp("synthetic")
-    # 3 classes x (4 train + 2 test) real H.264 clips of 16 frames, 64 px
-    synthetic.generate(str(root), seed=0, num_classes=3, train_per_class=4, test_per_class=2,
-                       frames=16, size=64, workers=1, progress=False)
-    return str(root)
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def env():
-    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "GROUP_RANK"):
-        e.pop(key, None)
-    return e
 
 
 def two_nodes(root, outs, logs, *extra, timeout=240):
@@ -66,8 +51,8 @@ def two_nodes(root, outs, logs, *extra, timeout=240):
                "train.eval_every=0", "train.tensorboard=false", "train.dist_timeout_s=60",
                *extra, "--output-dir", out]
         f = open(log, "w")
-        procs.append((subprocess.Popen(cmd, env=env(), stdout=f, stderr=subprocess.STDOUT,
-                                       text=True), f))
+        procs.append((subprocess.Popen(cmd, env=tool_env(PYTHONPATH=ROOT), stdout=f,
+                                       stderr=subprocess.STDOUT, text=True), f))
     deadline = time.monotonic() + timeout
     results = []
     for p, f in procs:
@@ -208,7 +193,8 @@ def test_in_turn_waits_past_the_collective_timeout_and_stops_every_rank_on_a_fai
     script.write_text(IN_TURN)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
            "--max-restarts=0", str(script), str(log)]
-    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, env=tool_env(PYTHONPATH=ROOT), capture_output=True, text=True,
+                          timeout=120)
     out = proc.stdout + proc.stderr
     events = [line.split() for line in log.read_text().splitlines()]
     # first call: rank 1 started only after rank 0 had finished (5 s, past the 2 s timeout)

@@ -10,25 +10,10 @@ from torch.autograd.gradcheck import GradcheckError
 
 import softpool3d
 from softpool3d import reference
-from _pool_cases import CASES, case_id
+from _pool_cases import CASES, DTYPES, TOL, assert_close_to, case_id
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
                                 reason="the compiled extension is required for these tests")
-
-# (rtol, atol relative to the reference's largest magnitude) per dtype
-TOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
-DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
-
-
-def assert_close_to(actual, expected, dtype):
-    """|actual - expected| <= tol * (|expected| + max|expected|), elementwise."""
-    actual, expected = actual.double(), expected.double()
-    tol = TOL[dtype]
-    scale = expected.abs().max().item() if expected.numel() else 0.0
-    err = (actual - expected).abs()
-    bound = tol * (expected.abs() + scale)
-    worst = (err - bound).max().item() if err.numel() else -1
-    assert worst <= 0, f"max error {err.max().item():.3e} exceeds tolerance {tol} ({dtype})"
 
 
 def run_both(x, kernel, stride, padding, ceil, grad="exact", seed=0):

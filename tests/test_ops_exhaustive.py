@@ -1,7 +1,7 @@
 """Every legal small geometry along every dimension, both layouts, forward and backward against
 softpool3d.reference in float64 (sizes 1-4, kernels 1-5, strides 1-3, padding 0..k//2, ceil_mode),
 and in float32/bfloat16 at their tolerances. Small W with padding once read and wrote outside the
-buffers (issue 11)."""
+buffers."""
 import pytest
 import torch
 
@@ -53,7 +53,7 @@ def mismatches(cases, channels_last, seed=0, dtype=torch.float64):
 def test_legal_1d_is_exhaustive():
     cases = list(legal_1d())
     assert len(cases) == len(set(cases))
-    assert (1, 3, 2, 1, False) in cases and (1, 5, 1, 2, True) in cases  # the issue 11 geometries
+    assert (1, 3, 2, 1, False) in cases and (1, 5, 1, 2, True) in cases  # geometries that once read out of bounds
     assert all(p <= k // 2 for size, k, s, p, ceil in cases)
     # kernels larger than the padded input, legal (as in max pooling) only through ceil_mode
     assert (1, 2, 2, 0, True) in cases and (1, 2, 2, 0, False) not in cases
@@ -85,6 +85,8 @@ def test_random_small_geometries_in_all_dimensions_at_once(channels_last):
     assert not bad, f"{len(bad)} of {len(cases)} cases differ, e.g. {bad[:5]}"
 
 
-def test_issue_11_case():
+def test_a_width_of_one_with_padding_stays_in_bounds():
+    """W = 1, kernel 3, padding 1: the geometry whose padded cells were once read and written
+    outside the buffers."""
     x = torch.randn(1, 2, 3, 3, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert not mismatches([(tuple(x.shape), (1, 1, 3), (1, 1, 2), (0, 0, 1), False)], False)

@@ -8,7 +8,7 @@ import yaml
 
 from softpool3d.config import load_config, resolve_dict_paths, resolve_paths
 
-from _tiny_run import data_root, train  # noqa: F401  (fixture)
+from _tiny_run import train
 
 
 def test_paths_are_stored_absolute_and_a_resume_elsewhere_is_refused(data_root, tmp_path,

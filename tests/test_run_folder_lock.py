@@ -9,7 +9,7 @@ import time
 
 from softpool3d.engine import runlock
 
-from _tiny_run import data_root, snapshot, train  # noqa: F401  (fixture)
+from _tiny_run import snapshot, train
 
 HOLD = """
 import sys, time

@@ -2,18 +2,17 @@
 inside the run folder only: a file called ``last`` or ``best`` in the working directory (another
 model's checkpoint) never replaces the run's own in the final test of tools/train.py. Real tiny
 trainings."""
+from functools import partial
 import json
 import shutil
 
 import pytest
 
-from _tiny_runs import make_data, train
+import _tiny_run
 from softpool3d.engine import checkpoint as ckpt
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_data(tmp_path_factory.mktemp("synthetic"))
+# these tests inspect SoftPool runs
+train = partial(_tiny_run.train, pool="soft")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""The source distribution holds everything the extension build needs (issue 11: the headers were
-missing, so `pip install softpool3d-*.tar.gz` could not compile). Builds the sdist into a temporary
+"""The source distribution holds everything the extension build needs (without its headers,
+`pip install softpool3d-*.tar.gz` cannot compile). Builds the sdist into a temporary
 folder and inspects the tarball; compiling it is left to CI's full install."""
 import os
 import re
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds the sdist
 ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

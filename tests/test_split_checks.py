@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from _tiny_run import data_root, train  # noqa: F401  (fixture)
+from _tiny_run import train
 
 
 @pytest.fixture()

@@ -2,20 +2,21 @@
 override that contradicts it is refused with the differences listed, before anything is
 evaluated or written, while the keys of where the data is and how the test runs may change.
 Fold templates and --folds are checked before the first fold runs. Real tiny trainings."""
+from functools import partial
 import json
 import shutil
 
 import pytest
 import torch
 
-from _tiny_runs import CONFIG, make_data, overrides, train
+import _tiny_run
+from _tiny_run import CONFIG
 from softpool3d.cli import test as test_tool
 from softpool3d.engine import checkpoint as ckpt
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_data(tmp_path_factory.mktemp("synthetic"))
+# these tests inspect SoftPool runs
+overrides = partial(_tiny_run.overrides, pool="soft")
+train = partial(_tiny_run.train, pool="soft")
 
 
 @pytest.fixture(scope="module")

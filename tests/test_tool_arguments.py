@@ -6,7 +6,6 @@ import pytest
 
 from softpool3d.cli import check_videos, make_synthetic
 
-from _tiny_run import data_root  # noqa: F401  (fixture)
 
 
 def refused(capsys, code, *needles):

@@ -7,39 +7,21 @@ import shutil
 import signal
 import subprocess
 import sys
+from importlib import metadata
 
-import pytest
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
+from softpool3d.cli import test as test_tool
+from softpool3d.cli import train as train_tool
+from _tiny_run import CONFIG, MEDIUM, ROOT, tool_env
 
-
-from softpool3d.cli import test as test_tool  # noqa: E402
-from softpool3d.cli import train as train_tool  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from softpool3d.datasets import synthetic
-    root = tmp_path_factory.mktemp("synthetic")
-    # 3 classes x (4 train + 2 test) real H.264 clips of 16 frames, 64 px
-    synthetic.generate(str(root), seed=0, num_classes=3, train_per_class=4, test_per_class=2,
-                       frames=16, size=64, workers=1, progress=False)
-    return str(root)
+SYNTHETIC = MEDIUM  # the size of conftest's data_root here
 
 
 def overrides(root, *extra):
     return [f"data.root={root}", "data.crop_size=32", "data.train_scale=[32,40]",
             "data.test_scale=32", "data.test_crop_size=32", "data.workers=0", "data.num_clips=2",
             "train.batch_size=4", "optim.epochs=2", "train.eval_every=1", *extra]
-
-
-def env():
-    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    e.pop("RANK", None)
-    e.pop("WORLD_SIZE", None)
-    return e
 
 
 KILL_AFTER_EPOCH_1 = """
@@ -81,14 +63,18 @@ def test_train_kill_resume_exact_nonfinite_and_test_tool(data_root, tmp_path, ca
     assert res_full["epochs"] == 2 and res_full["num_videos"] == 6 and res_full["num_views"] == 2
     assert res_full["skipped_videos"]["total"] == 0
     assert res_full["peak_memory"]["bytes"] > 0 and res_full["wall_time_s"] > 0
-    assert res_full["versions"]["torch"] == torch.__version__.split("+")[0] or res_full["versions"]
+    versions = res_full["versions"]  # the versions that ran, as the installed packages name them
+    assert versions["torch"] == metadata.version("torch")
+    assert versions["torch"] == torch.__version__.split("+")[0]
+    assert versions["softpool3d"] == metadata.version("softpool3d")
+    assert versions["python"] == ".".join(map(str, sys.version_info[:3]))
     assert res_full["config"]["data"]["root"] == data_root
 
     # the same run killed (SIGKILL) right after its first checkpoint ...
     killed = str(tmp_path / "killed")
     proc = subprocess.run([sys.executable, "-c", KILL_AFTER_EPOCH_1, CONFIG, *ov,
-                           "--output-dir", killed], env=env(), capture_output=True, text=True,
-                          timeout=300)
+                           "--output-dir", killed], env=tool_env(PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert state_of(os.path.join(killed, "last.pth"))["epoch"] == 1
     assert not os.path.exists(os.path.join(killed, "results.json"))
@@ -149,7 +135,8 @@ def test_torchrun_two_ranks_gloo(data_root, tmp_path):
            *overrides(str(root), "optim.epochs=1", "train.batch_size=2",
                       "train.max_steps_per_epoch=2", "train.tensorboard=false"),
            "--output-dir", out]
-    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=tool_env(PYTHONPATH=ROOT), capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
     res = json.load(open(os.path.join(out, "results.json")))
     assert res["world_size"] == 2

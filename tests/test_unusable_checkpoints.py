@@ -3,20 +3,21 @@
 payload, a truncated file, a folder or a file without weights; --resume of a plain state dict or a
 folder; tools/test.py with a plain state dict. No traceback, no code run, no hint that does not
 fit (a --fresh restart for a broken init_checkpoint, a re-save for a pickle)."""
+from functools import partial
 import os
 
 import pytest
 import torch
 
-from _tiny_runs import CONFIG, make_data, overrides, train
+import _tiny_run
+from _tiny_run import CONFIG
 from softpool3d.cli import test as test_tool
 from softpool3d.cli import train as train_tool
 from softpool3d.engine import checkpoint as ckpt
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_data(tmp_path_factory.mktemp("synthetic"))
+# these tests inspect SoftPool runs
+overrides = partial(_tiny_run.overrides, pool="soft")
+train = partial(_tiny_run.train, pool="soft")
 
 
 @pytest.fixture(scope="module")

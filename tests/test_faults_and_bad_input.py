@@ -1,4 +1,4 @@
-"""Faults and bad input, end to end on real generated videos and a real tiny model (issue 13):
+"""Faults and bad input, end to end on real generated videos and a real tiny model:
 checkpoints that would run code, corrupt checkpoints, resumes with a changed config, bad and missing
 videos counted once, truncated sources, a stalled torchrun rank, and config/CLI edges."""
 import json
@@ -16,38 +16,12 @@ import torch
 from softpool3d.cli import check_videos as check_tool
 from softpool3d.cli import profile_model as profile_tool
 from softpool3d.cli import test as test_tool
-from softpool3d.cli import train as train_tool
 from softpool3d.config import ConfigError, load_config
 from softpool3d.datasets import AnnotationError, build_dataset, probe_video
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.prepare import make_plan, run_plan
 from softpool3d.engine import checkpoint as ckpt
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from softpool3d.datasets import synthetic
-    root = tmp_path_factory.mktemp("synthetic")
-    # 2 classes x (3 train + 1 test) real H.264 clips of 8 frames, 40 px
-    synthetic.generate(str(root), seed=0, num_classes=2, train_per_class=3, test_per_class=1,
-                       frames=8, size=40, workers=1, progress=False)
-    return str(root)
-
-
-def overrides(root, *extra):
-    return [f"data.root={root}", "data.crop_size=32", "data.train_scale=[32,36]",
-            "data.test_scale=32", "data.test_crop_size=32", "data.workers=0", "data.num_clips=1",
-            "train.batch_size=2", "optim.epochs=1", "train.tensorboard=false", "model.pool=max",
-            *extra]
-
-
-def train(root, out, *extra):
-    torch.set_num_threads(1)
-    return train_tool.main([CONFIG, *overrides(root), *extra, "--output-dir", str(out)])
-
+from _tiny_run import CONFIG, overrides, tool_env, train
 
 class RunsCode:
     """A pickle whose loading calls ``os.mkdir(marker)``: what a hostile checkpoint would do."""
@@ -59,7 +33,7 @@ class RunsCode:
         return os.mkdir, (self.marker,)
 
 
-# ------------------------------------------------------------------------------ 1: no code runs
+# ---------------------------------------------------------------- checkpoints: loading runs no code
 def test_a_checkpoint_holding_code_is_refused_by_resume_and_test(data_root, tmp_path, capsys):
     out, marker = tmp_path / "run", tmp_path / "pwned"
     out.mkdir()
@@ -75,7 +49,7 @@ def test_a_checkpoint_holding_code_is_refused_by_resume_and_test(data_root, tmp_
     assert "Traceback" not in err
 
 
-# ------------------------------------------------------------------ 2: resume with another config
+# ---------------------------------------------------------- checkpoints: resume with another config
 def test_resume_refuses_a_config_that_changes_what_is_trained(data_root, tmp_path, capsys):
     out = tmp_path / "run"
     assert train(data_root, out) == 0
@@ -101,7 +75,7 @@ def test_resume_refuses_a_config_that_changes_what_is_trained(data_root, tmp_pat
     assert "trained 2 epochs" in capsys.readouterr().err
 
 
-# --------------------------------------------------------------------- 3: corrupt checkpoints
+# ----------------------------------------------------------------------- checkpoints: corrupt files
 def test_corrupt_last_falls_back_to_previous_or_stops_with_the_fresh_command(data_root, tmp_path,
                                                                            capsys):
     out = tmp_path / "run"
@@ -145,7 +119,7 @@ def test_a_write_that_does_not_read_back_leaves_last_untouched(tmp_path, monkeyp
     assert sorted(os.listdir(tmp_path)) == ["last.pth"]
 
 
-# ------------------------------------------------------------------------ 4: bad videos counted
+# --------------------------------------------------------------------- datasets: bad videos counted
 def test_bad_and_missing_videos_are_counted_once_with_paths(data_root, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(data_root, root)
@@ -225,7 +199,7 @@ def test_check_videos_counts_a_missing_listed_video(data_root, tmp_path, capsys)
     assert "checked 8 videos: 1 unreadable or missing" in capsys.readouterr().out
 
 
-# ---------------------------------------------------------------------- 5: truncated sources
+# ---------------------------------------------------------------------- datasets: truncated sources
 def _half_cut_avi(path, frames=60):
     noise = np.random.default_rng(0).integers(0, 255, (frames, 96, 128, 3), dtype=np.uint8)
     write_video(path, torch.from_numpy(noise), codec="mpeg4", crf=3)
@@ -254,7 +228,7 @@ def test_a_truncated_source_fails_prepare_and_check_with_the_right_reason(tmp_pa
     assert report.done == 1 and "30 of the 60 frames" in report.warnings[0][1]
 
 
-# --------------------------------------------------------------------- 6: a stalled rank
+# ---------------------------------------------------------------------- distributed: a stalled rank
 STALL_RANK_1 = """
 import os, signal, sys
 from softpool3d.cli import train as tool
@@ -288,8 +262,7 @@ def test_a_stalled_rank_ends_the_run_with_a_clear_message(data_root, tmp_path):
     script, pids = tmp_path / "stall.py", tmp_path / "pids"
     script.write_text(STALL_RANK_1)
     pids.mkdir()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.pop("RANK", None), env.pop("WORLD_SIZE", None)
+    env = tool_env()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(script), str(pids), CONFIG,
            *overrides(data_root, "optim.epochs=2", "train.dist_timeout_s=10", "train.eval_every=0",
@@ -327,7 +300,7 @@ def test_a_stalled_rank_ends_the_run_with_a_clear_message(data_root, tmp_path):
     assert ckpt.load(str(tmp_path / "run" / "last.pth"))["epoch"] == 1, err[-3000:]
 
 
-# ---------------------------------------------------------------------- 9: config and CLI edges
+# ----------------------------------------------------------------------------- config and CLI edges
 def test_empty_and_unsafe_yaml_are_refused_naming_the_file(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing here\n")
