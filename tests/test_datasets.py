@@ -204,7 +204,7 @@ def test_train_clip_indices():
 def test_slow_pathway_follows_the_published_rule():
     # PySlowFast (slowfast/datasets/utils.py, pack_pathway_output) and pytorchvideo's PackPathway
     # take torch.linspace(0, T - 1, T // alpha).long() of the fast pathway's T frames; pytorchvideo
-    # cannot be imported here (torchvision 0.29), so the rule is checked as written: the issue's
+    # cannot be imported here (torchvision 0.29), so the rule is checked as written: a worked
     # example, then index i = floor(i * (T - 1) / (T // alpha - 1)) in exact arithmetic (float32
     # linspace first differs from exact at T = 95, beyond any published clip length)
     from fractions import Fraction

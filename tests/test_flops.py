@@ -116,7 +116,7 @@ def test_published_parameter_counts(name):
 
 # Slow/SlowFast R50 were measured without batch-norm, every other row with training-mode
 # batch-norm (softpool3d/flops.py, docs/profile_check.md). The big forwards are checked once by the
-# script in docs/profile_check.md; here the two exact rows of the issue and the cheap X3D ones.
+# script in docs/profile_check.md; here the two rows given exactly and the cheap X3D ones.
 @pytest.mark.slow
 @pytest.mark.parametrize("name,convention", [("slow_r50", "paper"), ("slowfast_r50", "paper"),
                                              ("x3d_xs", "paper_bn"), ("x3d_s", "paper_bn")])
