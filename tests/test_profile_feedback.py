@@ -1,4 +1,4 @@
-"""Feedback (issue 15 item 5): TensorBoard keeps iterations and epochs on separate axes, logs no
+"""Feedback: TensorBoard keeps iterations and epochs on separate axes, logs no
 bookkeeping counts and gets the final test metrics; training shows a progress bar on a terminal
 only; tools/profile_model.py prints no fvcore FutureWarning or kineto GPU-probe line, explains
 its FLOP conventions and reports latency with its spread (warning when it is large)."""
@@ -14,16 +14,9 @@ import pytest
 import torch
 
 from softpool3d.profiling import NOISY_SPREAD, format_table, timing_summary
+from _tiny_run import CONFIG, MEDIUM, ROOT, tool_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "configs", "synthetic", "r3d_tiny.yaml")
-
-
-def env():
-    e = dict(os.environ, OMP_NUM_THREADS="1")
-    for key in ("RANK", "WORLD_SIZE", "KINETO_LOG_LEVEL"):
-        e.pop(key, None)
-    return e
+SYNTHETIC = MEDIUM  # the size of conftest's data_root here
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,7 +27,7 @@ def test_profile_tool_is_quiet_and_reports_the_spread(tmp_path):
            "x3d_xs_tiny", "--frames", "4", "--crop", "48", "--device", "cpu", "--warmup", "1",
            "--iters", "3", "--threads", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
-                          env=env())
+                          env=tool_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "FutureWarning" not in proc.stderr, proc.stderr
     if not torch.cuda.is_available():  # the GPU probe's failure is expected only without CUDA
@@ -47,7 +40,8 @@ def test_profile_tool_is_quiet_and_reports_the_spread(tmp_path):
 
 def test_convention_help_explains_each_convention():
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "profile_model.py"),
-                           "--help"], capture_output=True, text=True, timeout=120, env=env())
+                           "--help"], capture_output=True, text=True, timeout=120,
+                          env=tool_env())
     text = " ".join(proc.stdout.split())
     for name in ("paper:", "paper_bn:", "full:"):
         assert name in text
@@ -59,7 +53,7 @@ def test_timing_spread_and_its_warning():
     steady = timing_summary([10.0, 10.2, 10.1, 10.3, 10.1], "inference")
     assert steady["median"] == pytest.approx(10.1) and steady["warning"] is None
     assert steady["spread"] < NOISY_SPREAD
-    # the issue's case: one run 996 ms, the next 3737 ms
+    # a noisy machine as once measured: one run 996 ms, the next 3737 ms
     noisy = timing_summary([996.0, 1010.0, 3737.0, 3600.0, 1002.0], "inference")
     assert noisy["spread"] > NOISY_SPREAD and "vary" in noisy["warning"]
     assert noisy["min"] == 996.0 and noisy["max"] == 3737.0
@@ -86,15 +80,6 @@ def test_profile_module_reports_spread_fields():
 
 # ---------------------------------------------------------------------------------------------
 # training feedback
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from softpool3d.datasets import synthetic
-    root = tmp_path_factory.mktemp("synthetic")
-    synthetic.generate(str(root), seed=0, num_classes=3, train_per_class=4, test_per_class=2,
-                       frames=16, size=64, workers=1, progress=False)
-    return str(root)
-
 
 def overrides(root, *extra):
     return [f"data.root={root}", "data.crop_size=32", "data.train_scale=[32,40]",
@@ -147,7 +132,7 @@ def test_training_shows_a_progress_bar_on_a_terminal(data_root, tmp_path):
     # a terminal 120 columns wide (a fresh pty has 0 columns, and the bar then fits nothing)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
-                            env=env())
+                            env=tool_env())
     os.close(slave)
     chunks = []
     while True:
