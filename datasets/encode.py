@@ -1,15 +1,17 @@
 """Writing videos with PyAV: encode frame arrays, and re-encode a file to a given short side.
 
-Outputs are written to a hidden ``.<name>.partial`` file in the same folder and renamed into place
-when complete, so an interrupted run never leaves a truncated video under the final name.
+Outputs are written atomically (:mod:`softpool3d._files`: a hidden ``.partial`` file in the same
+folder, renamed into place when complete), so an interrupted run never leaves a truncated video
+under the final name.
 """
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from softpool3d._files import atomic_path
 
 CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".avi": "avi",
                      ".mkv": "matroska", ".webm": "webm"}
@@ -17,13 +19,8 @@ DEFAULT_CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".avi
                   ".mkv": "libx264", ".webm": "libvpx-vp9"}
 
 
-def partial_path(path):
-    """The temporary name ``path`` is written under before the final rename."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.partial")
-
-
-def _open_output(path, codec, width, height, fps, crf, keyint, threads, preset):
+def _open_output(tmp, path, codec, width, height, fps, crf, keyint, threads, preset):
+    """An output container on ``tmp`` for the final ``path`` (whose suffix picks the container)."""
     import av
     path = Path(path)
     fmt = CONTAINER_FORMATS.get(path.suffix.lower())
@@ -33,7 +30,6 @@ def _open_output(path, codec, width, height, fps, crf, keyint, threads, preset):
     codec = codec or DEFAULT_CODECS[path.suffix.lower()]
     if codec in ("libx264", "libx265", "mpeg4", "libvpx-vp9") and (width % 2 or height % 2):
         raise ValueError(f"{codec} with 4:2:0 chroma needs even frame sizes, got {width}x{height}")
-    tmp = partial_path(path)
     container = av.open(str(tmp), "w", format=fmt)
     stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
     stream.width, stream.height = width, height
@@ -58,11 +54,12 @@ def _open_output(path, codec, width, height, fps, crf, keyint, threads, preset):
     if keyint:
         stream.codec_context.gop_size = int(keyint)
     stream.options = opts
-    return container, stream, tmp
+    return container, stream
 
 
-def _finish(container, stream, tmp, path, ok):
-    """Flush and close; rename into place if everything succeeded, else remove the partial file."""
+def _finish(container, stream, ok):
+    """Flush and close the output if everything succeeded, else only close it (the caller's
+    :func:`atomic_path` then renames the file into place, or removes it)."""
     try:
         if ok:
             for packet in stream.encode():
@@ -72,14 +69,11 @@ def _finish(container, stream, tmp, path, ok):
         ok = False
         raise
     finally:
-        if ok:
-            os.replace(tmp, path)
-        else:
+        if not ok:
             try:
                 container.close()
             except Exception:
                 pass
-            tmp.unlink(missing_ok=True)
 
 
 def write_video(path, frames, fps=25, codec=None, crf=None, keyint=None, threads=1,
@@ -96,19 +90,19 @@ def write_video(path, frames, fps=25, codec=None, crf=None, keyint=None, threads
         raise ValueError(f"frames must be uint8 (T, H, W, 3) with T >= 1, got {frames.shape} "
                          f"{frames.dtype}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    container, stream, tmp = _open_output(path, codec, frames.shape[2], frames.shape[1], fps, crf,
-                                          keyint, threads, preset)
-    ok = False
-    try:
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        ok = True
-    finally:
-        _finish(container, stream, tmp, path, ok)
+    with atomic_path(str(path)) as tmp:
+        container, stream = _open_output(tmp, path, codec, frames.shape[2], frames.shape[1], fps,
+                                         crf, keyint, threads, preset)
+        ok = False
+        try:
+            for i, rgb in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                frame.pts = i
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            ok = True
+        finally:
+            _finish(container, stream, ok)
     return path
 
 
@@ -130,16 +124,15 @@ def reencode_video(src, dst, short_side=256, codec=None, crf=23, keyint=None, th
     """
     import av
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(src)) as inp:
+    with av.open(str(src)) as inp, atomic_path(str(dst)) as tmp:
         if not inp.streams.video:
             raise ValueError(f"{src}: no video stream")
         vs = inp.streams.video[0]
         fps = vs.average_rate or vs.guessed_rate or vs.base_rate or 25
         tb = 1 / Fraction(fps).limit_denominator(1001)
         width, height = scaled_size(vs.codec_context.width, vs.codec_context.height, short_side)
-        container, stream, tmp = _open_output(dst, codec, width, height, fps, crf, keyint, threads,
-                                              preset)
+        container, stream = _open_output(tmp, dst, codec, width, height, fps, crf, keyint, threads,
+                                         preset)
         ok, count = False, 0
         try:
             for frame in inp.decode(vs):
@@ -153,5 +146,5 @@ def reencode_video(src, dst, short_side=256, codec=None, crf=23, keyint=None, th
                 raise ValueError(f"{src}: no decodable frames")
             ok = True
         finally:
-            _finish(container, stream, tmp, dst, ok)
+            _finish(container, stream, ok)
     return count

@@ -29,6 +29,8 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from softpool3d._files import atomic_path, atomic_write_text
+
 from .decode import VideoDecodeError, as_tensor, open_video
 
 __all__ = ["FrameCache", "as_frame_cache", "auto_folder", "fingerprint", "decode_all"]
@@ -174,10 +176,8 @@ def _read_json(path):
 def _write(paths, folder: Path, key: str, workers: int, progress: bool) -> dict:
     """Decode ``paths`` into ``folder/<key>.u8`` + ``.json`` (written atomically); remove stale
     caches of the same path list."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{key}.{os.getpid()}.partial"
     offsets, shapes, bad, pos = [None] * len(paths), [None] * len(paths), {}, 0
-    try:
+    with atomic_path(str(folder / f"{key}.u8")) as tmp:
         with open(tmp, "wb") as f:
             for i, frames, reason in _decode(paths, workers, progress):
                 if reason is not None:
@@ -192,12 +192,7 @@ def _write(paths, folder: Path, key: str, workers: int, progress: bool) -> dict:
             if old.stem != key and (_read_json(old) or {}).get("paths_id") == index["paths_id"]:
                 old.with_suffix(".u8").unlink(missing_ok=True)
                 old.unlink(missing_ok=True)
-        os.replace(tmp, folder / f"{key}.u8")
-        meta_tmp = folder / f".{key}.{os.getpid()}.json.partial"
-        meta_tmp.write_text(json.dumps(index))
-        os.replace(meta_tmp, folder / f"{key}.json")
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(str(folder / f"{key}.json"), json.dumps(index))
     return index
 
 

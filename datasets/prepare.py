@@ -20,12 +20,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from softpool3d._files import atomic_write_text, remove_leftovers
+
 from .annotations import (KINETICS_SPLIT_FILES, confined, confined_video, find_hmdb51_split_files, index_videos, iter_lines,
                           parse_hmdb51, parse_ucf101, read_kinetics_csv)
 from .layout import (HMDB51_VIDEO_DIRS, KINETICS_LIST_DIRS, UCF101_LIST_DIRS, UCF101_VIDEO_DIRS,
                      find_file, find_video_root, search_dirs)
 from .decode import FRAME_SHORTFALL, reported_frames, shortfall
-from .encode import partial_path, reencode_video
+from .encode import reencode_video
 from .parallel import parallel_map
 
 KINDS = ("kinetics", "ucf101", "hmdb51")
@@ -219,7 +221,7 @@ def run_plan(plan, out, short_side=256, crf=23, keyint=None, workers=2, progress
         if Path(dst).is_file():
             report.skipped += 1
         else:
-            partial_path(dst).unlink(missing_ok=True)  # left by an interrupted run
+            remove_leftovers(dst)  # what an interrupted run left
             todo.append((src, dst, short_side if short_side and short_side > 0 else 1 << 30, crf,
                          keyint, tolerance))
     for src, error, warning in parallel_map(_encode_job, todo, workers, desc="re-encoding",
@@ -231,11 +233,7 @@ def run_plan(plan, out, short_side=256, crf=23, keyint=None, workers=2, progress
         if warning:
             report.warnings.append((src, warning))
     for rel, text in plan.lists.items():
-        target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.partial")
-        tmp.write_text(text)
-        tmp.replace(target)
+        atomic_write_text(str(out / rel), text)
     for name, rows in (("prepare_failed.jsonl", [{"path": s, "reason": r} for s, r in report.failed]),
                        ("prepare_missing.jsonl", [{"path": s} for s in report.missing])):
         path = out / name  # JSON Lines: one object per video, any path (tabs, newlines) intact

@@ -513,7 +513,7 @@ def resolve_dict_paths(data: Optional[Dict[str, Any]], base: Optional[str] = Non
 
 def save_config(cfg: Config, path: str) -> None:
     """Write the resolved config as YAML (readable back by ``load_config``), atomically."""
-    from softpool3d.engine.files import atomic_write_text
+    from softpool3d._files import atomic_write_text
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 

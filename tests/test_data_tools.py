@@ -9,8 +9,9 @@ import av
 import numpy as np
 import pytest
 
+from softpool3d._files import partial_path
 from softpool3d.datasets import build_dataset, probe_video, read_frames
-from softpool3d.datasets.encode import partial_path, write_video
+from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.prepare import make_plan, run_plan
 from softpool3d.datasets.synthetic import decode_frame_numbers, frame_number_video
 
@@ -54,7 +55,7 @@ def test_prepare_ucf101_reencodes_writes_lists_and_resumes(tmp_path):
         train = build_dataset("ucf101", out, "train", **SMALL)
     assert train.labels == [0, 1]
     # re-run: everything done is skipped; an interrupted partial output is cleaned up
-    partial_path(out / "YoYo/v_YoYo_g01_c01.mp4").write_bytes(b"half")
+    Path(partial_path(out / "YoYo/v_YoYo_g01_c01.mp4")).write_bytes(b"half")
     again = run_plan(make_plan("ucf101", src, out), out, short_side=40, workers=1, progress=False)
     assert (again.done, again.skipped, len(again.failed)) == (0, 3, 1)
     assert not list(out.rglob("*.partial"))

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .files import atomic_copy, atomic_write
+from .._files import atomic_copy, atomic_write
 
 LAST, BEST, PREVIOUS = "last.pth", "best.pth", "previous.pth"
 # the names a run folder's checkpoints go by (``test.checkpoint``): resolved inside the folder only
@@ -95,7 +95,7 @@ def training_state(model, optimizer, scheduler, scaler, epoch: int, best_metric:
 
 def atomic_save(obj: Any, path: str, keep_previous: Optional[str] = None) -> None:
     """``torch.save`` to ``path`` atomically, verified by loading it back before it replaces
-    ``path`` (see :func:`~.files.atomic_write`)."""
+    ``path`` (see :func:`softpool3d._files.atomic_write`)."""
     atomic_write(path, lambda f: torch.save(obj, f), verify=verify, keep_previous=keep_previous)
 
 

@@ -34,11 +34,6 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", 0))
 
 
-def node_rank() -> int:
-    """This node's index (torchrun's ``GROUP_RANK``; 0 in a single process)."""
-    return int(os.environ.get("GROUP_RANK", 0))
-
-
 def is_main() -> bool:
     return rank() == 0
 

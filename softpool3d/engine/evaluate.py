@@ -3,7 +3,6 @@ gathered over the ranks, then top-1/top-5, mean class accuracy and the confusion
 per-video scores can be kept and saved (``save_video_scores``)."""
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from typing import Dict, Iterator, List, Optional, Sequence, Union
@@ -15,7 +14,8 @@ from tqdm import tqdm
 
 from . import badvideos
 from . import distributed as du
-from .files import atomic_write
+from .._files import atomic_write
+from ..runtime import cuda_autocast
 from .meters import VideoAggregator
 
 Video = Union[torch.Tensor, List[torch.Tensor]]
@@ -52,13 +52,6 @@ def flatten_views(video: Video):
     if isinstance(video, (list, tuple)):
         return [x.flatten(0, 1) for x in video], (b, v)
     return video.flatten(0, 1), (b, v)
-
-
-def autocast(device: torch.device, amp: str):
-    """The AMP context for ``amp`` in none|bf16|fp16 (CUDA only; a null context elsewhere)."""
-    if amp == "none" or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def forward(model: torch.nn.Module, video: Video) -> torch.Tensor:
@@ -101,7 +94,7 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, num_classes: 
     try:
         for batch in loader:
             video, (b, v) = flatten_views(to_device(batch["video"], device))
-            with autocast(device, amp):
+            with cuda_autocast(device, amp):
                 scores = forward(model, video)
             agg.add(batch["index"], batch["label"], scores.float().view(b, v, -1))
             substitutions += int(torch.as_tensor(batch.get("skipped", 0)).sum())

@@ -11,23 +11,20 @@ the stem, the last the head, the ones between the stages.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Iterable, List
+from typing import Iterable, List
 
 from torch import nn
 
 from softpool3d.config import ConfigError
 
+from .checkpoint import unwrap
+
 _BN = nn.modules.batchnorm._BatchNorm
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    from .checkpoint import unwrap
-    return unwrap(model)
 
 
 def model_parts(model: nn.Module) -> "OrderedDict[str, nn.Module]":
     """``{part name: module}`` in forward order: ``stem``, ``stage1`` ... ``stageN``, ``head``."""
-    model = _unwrap(model)
+    model = unwrap(model)
     children = model.blocks if isinstance(getattr(model, "blocks", None), nn.ModuleList) \
         else [m for _, m in model.named_children()]
     holders = [m for m in children if any(True for _ in m.parameters())]
@@ -38,11 +35,6 @@ def model_parts(model: nn.Module) -> "OrderedDict[str, nn.Module]":
     return OrderedDict(zip(names, holders))
 
 
-def part_of_parameters(model: nn.Module) -> Dict[int, str]:
-    """``{id(parameter): part name}``."""
-    return {id(p): name for name, module in model_parts(model).items() for p in module.parameters()}
-
-
 def check_parts(model: nn.Module, names: Iterable[str], key: str = "finetune.freeze") -> List[str]:
     """``names`` as a list; ConfigError naming ``key`` and the valid parts for an unknown one."""
     valid = list(model_parts(model))
@@ -50,7 +42,7 @@ def check_parts(model: nn.Module, names: Iterable[str], key: str = "finetune.fre
     bad = [n for n in names if n not in valid]
     if bad:
         raise ConfigError(f"config key {key!r}: unknown part(s) {', '.join(map(repr, bad))} of "
-                          f"{type(_unwrap(model)).__name__}; its parts are {', '.join(valid)}")
+                          f"{type(unwrap(model)).__name__}; its parts are {', '.join(valid)}")
     return names
 
 
@@ -64,7 +56,7 @@ def apply_freeze(model: nn.Module, fcfg) -> List[str]:
         for p in parts[name].parameters():
             p.requires_grad_(False)
     if fcfg.freeze_bn_affine:
-        for m in _unwrap(model).modules():
+        for m in unwrap(model).modules():
             if isinstance(m, _BN):
                 for p in m.parameters(recurse=False):
                     p.requires_grad_(False)
@@ -79,7 +71,7 @@ def set_train_mode(model: nn.Module, fcfg) -> None:
     if fcfg is None:
         return
     if fcfg.freeze_bn_stats:
-        roots = [_unwrap(model)]
+        roots = [unwrap(model)]
     else:
         parts = model_parts(model) if fcfg.freeze else {}
         roots = [parts[n] for n in fcfg.freeze]

@@ -23,7 +23,7 @@ from . import testconfig
 from . import runlock
 from .badvideos import BadVideos
 from .evaluate import evaluate, save_video_scores
-from .files import atomic_write_json
+from .._files import atomic_write_json
 from .logger import log_test, results_metrics
 from .optim import build_optimizer, build_scheduler, follow_config
 from .trainer import (TrainState, effective_batch, fit, load_train_state, seed_all,

@@ -1,14 +1,15 @@
-"""Facts about a run for ``results.json``: git commit, package versions, peak memory."""
+"""Facts about a run for ``results.json``: git commit and package versions; the device's name and
+the process's peak memory come from :mod:`softpool3d.runtime` (re-exported under the names
+``engine.run`` calls)."""
 from __future__ import annotations
 
 import os
 import platform
-import resource
-import sys
 from importlib import metadata
 from typing import Dict, Optional
 
-import torch
+from ..runtime import device_name  # noqa: F401  (re-exported)
+from ..runtime import process_peak_memory as peak_memory  # noqa: F401  (re-exported)
 
 PACKAGES = ("torch", "torchvision", "pytorchvideo", "fvcore", "numpy", "decord", "decord2", "av",
             "softpool3d")
@@ -53,19 +54,3 @@ def package_versions() -> Dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
-
-
-def peak_memory(device: torch.device) -> Dict[str, object]:
-    """CUDA: ``max_memory_allocated`` of this process; CPU: peak resident set size (getrusage)."""
-    if device.type == "cuda":
-        return {"kind": "cuda_max_memory_allocated",
-                "bytes": int(torch.cuda.max_memory_allocated(device))}
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB
-    return {"kind": "cpu_peak_rss", "bytes": int(rss * scale)}
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"

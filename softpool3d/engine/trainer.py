@@ -24,7 +24,8 @@ from tqdm import tqdm
 from . import badvideos
 from . import checkpoint as ckpt
 from . import distributed as du
-from .evaluate import autocast, evaluate, forward, to_device
+from ..runtime import cuda_autocast
+from .evaluate import evaluate, forward, to_device
 from .finetune import set_train_mode
 from .logger import RunLogger
 from .meters import topk_correct
@@ -90,7 +91,7 @@ def update_bn_stats(model: nn.Module, loader, device: torch.device, num_batches:
     for batch in loader:
         if used >= num_batches:
             break
-        with autocast(device, amp):
+        with cuda_autocast(device, amp):
             forward(model, to_device(batch["video"], device))
         used += 1
     for m, mom in zip(bns, momenta):
@@ -190,7 +191,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
         sync = contextlib.nullcontext() if last_of_group or not hasattr(model, "no_sync") \
             else model.no_sync()
         with sync:
-            with autocast(device, tc.amp):
+            with cuda_autocast(device, tc.amp):
                 logits = forward(model, video)
             loss = criterion(logits.float(), targets)
             if du.any_true(not bool(torch.isfinite(loss.detach()).item())):
