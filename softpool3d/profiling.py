@@ -18,9 +18,7 @@ gradients set to None before each step.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import platform
 import sys
 import statistics
 import time
@@ -30,12 +28,12 @@ import torch
 from torch import nn
 
 from .flops import count_flops, count_params
+from .runtime import AMP_DTYPES, autocast as _autocast, device_name as _device_name
 
 __all__ = ["AMP_DTYPES", "NOISY_SPREAD", "measure_peak_memory", "profile_module", "profile_model",
            "compare_train_steps",
            "format_table", "make_inputs", "timing_summary"]
 
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NOISY_SPREAD = 0.20  # IQR / median above this: the timing is flagged as noisy
 
 
@@ -188,28 +186,8 @@ def _record_times(result: Dict[str, Any], prefix: str, times: List[float], what:
     return t["median"]
 
 
-def _autocast(device: torch.device, amp: str):
-    dtype = AMP_DTYPES[amp]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def _logits(output) -> torch.Tensor:
     return output[0] if isinstance(output, (list, tuple)) else output
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next((line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name")), name)
-    except OSError:
-        pass
-    return f"{name} ({torch.get_num_threads()} threads)"
 
 
 def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: str = "paper",
