@@ -37,26 +37,43 @@ struct DscParts {
   acc_t x_dm;  // x * d dsc / d m (bounded by 2 whatever the magnitudes)
 };
 
-// dsc and its partial derivatives, computed on (u, v) = (x, m) / max(|x|, |m|): dsc is
-// scale-invariant, so no square overflows or underflows at any magnitude; NaN propagates.
-// Branch-free (selects only), so the CPU kernel's lane loops vectorise it as it is.
+// Powers of two that bring max(|x|, |m|) into [2^-60, 2^60] before the two divisions below
+// (exact scalings: neither 1 / (s den) nor s den overflows, subnormals included).
+template <typename acc_t>
+struct DscScale {
+  static constexpr acc_t lo = acc_t(8.673617379884035e-19);  // 2^-60
+  static constexpr acc_t hi = acc_t(1.152921504606847e18);   // 2^60
+};
+
+// dsc and its partial derivatives. dsc is scale-invariant, so it is computed from
+// r = min(|x|, |m|) / max(|x|, |m|) in [0, 1] (u, v = (x, m) / max are +-1 and +-r), with two
+// divisions and no square of x or m: no overflow or underflow at any finite magnitude. NaN
+// reaches it through m (the window mean is NaN wherever a cell of the window is). Branch-free
+// (selects only), so the CPU kernel's lane loops vectorise it as it is.
 template <typename acc_t>
 SOFTPOOL_HD DscParts<acc_t> dsc_parts(acc_t x, acc_t m) {
   DscParts<acc_t> r;
   const acc_t ax = x < 0 ? -x : x, am = m < 0 ? -m : m;
-  const acc_t s = ax > am ? ax : am;  // NaN x: am, and x / s carries the NaN; NaN m: NaN
-  const bool zero = s == acc_t(0);    // x = m = 0: identical values, dsc = 1 (a constant)
-  const acc_t safe_s = zero ? acc_t(1) : s;
-  const acc_t u = x / safe_s, v = m / safe_s;  // max(|u|, |v|) = 1 (exactly: x / |x| = +-1)
+  const bool x_big = ax > am;
+  const acc_t s = x_big ? ax : am, t = x_big ? am : ax;  // NaN m: s = NaN
+  const bool zero = s == acc_t(0);  // x = m = 0: identical values, dsc = 1 (a constant)
+  const acc_t sc = s < DscScale<acc_t>::lo ? DscScale<acc_t>::hi
+                                           : (s > DscScale<acc_t>::hi ? DscScale<acc_t>::lo : acc_t(1));
+  const acc_t ss = zero ? acc_t(1) : s * sc;
+  const acc_t ratio = (t * sc) / ss;                // min / max, in [0, 1]
+  const acc_t den = acc_t(1) + ratio * ratio;       // u^2 + v^2, in [1, 2]
+  const acc_t q = acc_t(1) / (ss * den);            // 1 / (s den), scaled
+  const acc_t inv_den = q * ss, inv_s = q * den;    // 1 / den; 1 / s, scaled by 1 / sc
+  const acc_t sx = x < 0 ? acc_t(-1) : acc_t(1), sm = m < 0 ? acc_t(-1) : acc_t(1);
+  const acc_t u = x_big ? sx : sx * ratio, v = x_big ? sm * ratio : sm;
   const acc_t uv = u * v, u2 = u * u, v2 = v * v;
-  const acc_t inv_den = acc_t(1) / (zero ? acc_t(1) : u2 + v2);  // u2 + v2 in [1, 2]
   const acc_t sg = uv > 0 ? acc_t(1) : (uv < 0 ? acc_t(-1) : acc_t(0));  // |.|' = 0 at 0
   const acc_t k = acc_t(2) * sg * inv_den * inv_den;
   const acc_t au = k * v * (v2 - u2);  // s * d dsc / d x
   const acc_t bu = k * u * (u2 - v2);  // s * d dsc / d m
-  r.dsc = zero ? acc_t(1) : acc_t(2) * (uv < 0 ? -uv : uv) * inv_den;
-  r.dx = au / safe_s;
-  r.dm = bu / safe_s;
+  r.dsc = zero ? acc_t(1) : acc_t(2) * ratio * inv_den;
+  r.dx = (au * inv_s) * sc;
+  r.dm = (bu * inv_s) * sc;
   r.x_dm = u * bu;
   return r;
 }

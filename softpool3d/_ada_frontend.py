@@ -3,9 +3,9 @@ window/argument helper: the same checks, output sizes, windows and 5D lifting as
 
 A *dual backend* is ``dual5d(x, kernel, stride, padding, ceil_mode, out_shape) -> (edscw, em)``:
 both halves of AdaPool for a validated 5D input, in the accumulation dtype (float32; float64 for
-float64 input). The beta mix ``y = em + b * (edscw - em)`` with ``b = clamp(beta, 0, 1)`` is done
-here, in the caller's shape, so beta broadcasts against the caller's output and its gradient
-(with clamp's) comes from autograd.
+float64 input). The beta mix ``y = em + b * (edscw - em)`` (torch.lerp) with
+``b = clamp(beta, 0, 1)`` is done here, in the caller's shape, so beta broadcasts against the
+caller's output and its gradient (with clamp's) comes from autograd.
 """
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def check_beta(beta, out: torch.Tensor, fn: str) -> torch.Tensor:
 def mix(edscw: torch.Tensor, em: torch.Tensor, beta, dtype, fn: str) -> torch.Tensor:
     """AdaPool's output ``b * edscw + (1 - b) * em`` rounded once to ``dtype``."""
     b = check_beta(beta, edscw, fn)
-    return (em + b * (edscw - em)).to(dtype)
+    # one fused kernel each way (also the gradient g * (edscw - em) for b): the mix is
+    # element-wise on the output, so it should cost little beside the window passes
+    return torch.lerp(em, edscw, b).to(dtype)
 
 
 def ada_pool_nd(dual5d: DualBackend, input: torch.Tensor, beta, n: int, kernel_size, stride,

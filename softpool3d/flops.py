@@ -38,10 +38,10 @@ of multiply-accumulates); every other elementary operation (add, compare, exp, d
     softpool3d::forward (compiled SoftPool)     5K + 1: per cell max, subtract, exp, add to the
                                                 denominator, multiply-add to the numerator;
                                                 one final divide
-    softpool3d::ada_pool_forward (AdaPool,      25K + 12: per cell 2 for the mean and max, 8
-    both halves)                                for the dsc (abs, compare, divide, 2 squares,
-                                                add, multiply, abs), 5 for d dsc / d m (saved
-                                                for backward), 6 for eDSCW's exp, sum and
+    softpool3d::ada_pool_forward (AdaPool,      28K + 12: per cell 3 for the mean, max and
+    both halves)                                min, 10 for the dsc (2 abs, compare, 2
+                                                divides, 5 multiply(-add)s), 5 for d dsc / d m
+                                                (saved for backward), 6 for eDSCW's exp, sum,
                                                 numerator and the two sums of its mean term,
                                                 4 for eM's (as SoftPool); 12 per window to
                                                 finish; the beta mix is 3 aten ops on top
@@ -184,9 +184,9 @@ def _softpool_handle(inputs, outputs):
 
 
 def adapool_flops(window: int, outputs: int) -> int:
-    """FLOPs of the compiled AdaPool forward (both halves): ``(25 * window + 12)`` per output
+    """FLOPs of the compiled AdaPool forward (both halves): ``(28 * window + 12)`` per output
     element (see the module doc)."""
-    return (25 * window + 12) * outputs
+    return (28 * window + 12) * outputs
 
 
 def _adapool_handle(inputs, outputs):

@@ -3,13 +3,13 @@ SoftPool) against the float64 reference: the compiled CPU kernel, and the CUDA k
 per-element bodies (csrc/adapool_device_body.h) run on the CPU by the test-only ops
 softpool3d::_ada_device_body_forward/_backward in an emulated launch (both index widths, the
 kernels' own launch shape and a small grid that needs several passes). The CPU kernel runs the
-bodies themselves for fewer than 8 channels and lane loops over the channels otherwise."""
+bodies themselves for few channels and columns, lane loops over the channels or along W otherwise."""
 import pytest
 import torch
 
 import softpool3d
 from softpool3d import adapool, reference
-from _pool_cases import CASES, case_id, exhaustive_cases, single_thread
+from _pool_cases import CASES, case_id, exhaustive_cases, legal_1d, single_thread
 from test_ops import DTYPES, TOL, assert_close_to
 
 pytestmark = pytest.mark.skipif(not adapool.has_ada_kernel("cpu"),
@@ -107,6 +107,19 @@ def test_cpu_kernel_every_small_geometry(axis, channels_last, dtype):
     assert not bad, f"{len(bad)} of {len(cases)} cases differ, e.g. {bad[:5]}"
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_cpu_kernel_long_rows(dtype):
+    """Contiguous rows long enough for the lanes along W (8 or more interior output columns),
+    every legal geometry along W at two lengths, with the border columns and row blocks."""
+    cases = []
+    for i, (size, k, s, p, ceil) in enumerate(legal_1d(sizes=(19, 26))):
+        other = [(3, 2, 1, 1), (2, 1, 1, 0), (4, 3, 2, 1)][i % 3]
+        cases.append(((1, 2, other[0], 3, size), (other[1], 2, k), (other[2], 1, s),
+                      (other[3], 1, p), ceil))
+    bad = mismatches(cases, False, dtype, lambda i: None, seed=5)
+    assert not bad, f"{len(bad)} of {len(cases)} cases differ, e.g. {bad[:5]}"
+
+
 @pytest.mark.parametrize("bits", [32, 64])
 @pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
 @pytest.mark.parametrize("axis", [0, 1, 2], ids=["D", "H", "W"])
@@ -132,9 +145,10 @@ def test_device_bodies_shared_cases_every_dtype(channels_last, dtype):
         assert_close_to(yd, yd_r, dtype)
         assert_close_to(ym, ym_r, dtype)
         assert_close_to(gx, gx_r, dtype)
-        # the compiled CPU kernel: the same bodies (C < 8: identical bits) or its lane loops
+        # the compiled CPU kernel: the same bodies (few channels and columns: identical bits)
+        # or its lane loops
         yk, ymk, gxk = kernel_run(x, k, s, p, ceil, gd, gm, None)
-        if shape[1] < 8:
+        if shape[1] < 8 and (channels_last or shape[-1] < 8):
             assert torch.equal(yk, yd) and torch.equal(ymk, ym) and torch.equal(gxk, gx)
         assert_close_to(yk, yd_r, dtype)
         assert_close_to(gxk, gx_r, dtype)

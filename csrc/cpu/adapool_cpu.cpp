@@ -1,16 +1,16 @@
-// CPU AdaPool kernels.
-//
-// Channels as lanes (the main path, C >= kMinLanes): a task is one output position (n, od, oh, ow)
-// (forward) or one input position (n, id, ih, iw) (backward, a gather over the windows containing
-// it: deterministic, no atomics), at::parallel_for (OpenMP) over positions; inside a task the
-// maths runs over the channels of a channels_last_3d tensor in `#pragma omp simd` loops, using
-// the device bodies' dsc_parts (adapool_device_body.h, branch-free) and the vectorisable
-// exp/log of cpu/lanes.h. Float loops are compiled for AVX-512, AVX2 and the baseline ISA.
-// A contiguous input is computed in channels_last_3d (one copy of the input, and of the
-// gradient in backward) and the results copied back to the contiguous layout.
-//
-// Few channels (C < kMinLanes, e.g. RGB): the per-element bodies in a parallel loop over outputs
-// (forward) or inputs (backward), in either layout.
+// CPU AdaPool kernels. Work is split into tasks by at::parallel_for (OpenMP); inside a task the
+// maths runs over contiguous "lanes" in `#pragma omp simd` loops, using the device bodies'
+// dsc_parts (adapool_device_body.h, branch-free) and the vectorisable exp/log of cpu/lanes.h.
+// Float loops are compiled for AVX-512, AVX2 and the baseline ISA. Three paths:
+//   contiguous, >= kMinLanes interior output columns: forward tasks are output rows (n, c, od, oh),
+//     lanes the output columns whose windows lie inside the row (read with the stride), border
+//     columns by the per-element body; backward tasks are input rows, accumulating in a row
+//     buffer every window row containing them, one window offset kw at a time (a fixed order:
+//     deterministic, no atomics);
+//   otherwise, >= kMinLanes channels: lanes are the channels of channels_last_3d (a contiguous
+//     input, e.g. under a global pool, is computed in that layout and copied back); a task is one
+//     output (forward) or input (backward, a gather over the windows containing it) position;
+//   otherwise (few channels and columns): the per-element bodies in a parallel loop.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -282,6 +282,136 @@ void backward_lanes(const at::opmath_type<scalar_t>* gd, const at::opmath_type<s
   });
 }
 
+// ---- contiguous kernels: lanes along W ----
+
+// Output columns [lo, hi) whose windows lie inside [0, W).
+inline void interior(int64_t k, int64_t s, int64_t p, int64_t W, int64_t OW, int64_t& lo,
+                     int64_t& hi) {
+  lo = std::min<int64_t>(OW, (p + s - 1) / s);
+  hi = W - k + p >= 0 ? std::min<int64_t>(OW, (W - k + p) / s + 1) : 0;
+  hi = std::max(hi, lo);
+}
+
+// buf[l] = p[l * stride] as acc_t (stride 1 and 2 as constants, which vectorise).
+template <typename acc_t, typename scalar_t>
+inline void gather(const scalar_t* __restrict p, int64_t stride, int64_t n,
+                   acc_t* __restrict buf) {
+  if (stride == 1) {
+#pragma omp simd
+    for (int64_t l = 0; l < n; ++l) buf[l] = static_cast<acc_t>(p[l]);
+  } else if (stride == 2) {
+#pragma omp simd
+    for (int64_t l = 0; l < n; ++l) buf[l] = static_cast<acc_t>(p[2 * l]);
+  } else {
+    for (int64_t l = 0; l < n; ++l) buf[l] = static_cast<acc_t>(p[l * stride]);
+  }
+}
+
+inline int64_t interior_columns(const PoolGeometry& g) {
+  int64_t lo, hi;
+  interior(g.kernel[2], g.stride[2], g.padding[2], g.in[2], g.out[2], lo, hi);
+  return hi - lo;
+}
+
+template <typename scalar_t>
+void forward_rows(const ada::ForwardArgs<scalar_t, int64_t>& args, const PoolGeometry& g,
+                  int64_t planes) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const scalar_t* x = args.x;
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t kw = g.kernel[2], sw = g.stride[2], pw = g.padding[2];
+  int64_t lo, hi;
+  interior(kw, sw, pw, W, OW, lo, hi);
+  const int64_t rows = planes * OD * OH, plane = args.plane;
+  const int64_t cells = g.kernel[0] * g.kernel[1] * kw;
+  const int64_t width = std::min(kChunk, hi - lo);
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, cells * OW));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    acc_t mean[kChunk], mx[kChunk], mn[kChunk], hm[kChunk], sd[kChunk], td[kChunk], p1[kChunk],
+        p2[kChunk], sm[kChunk], tm[kChunk];
+    std::vector<acc_t> buf(cells * width);
+    for (int64_t row = begin; row < end; ++row) {
+      for (int64_t ow = 0; ow < lo; ++ow) ada::forward_element<false>(row * OW + ow, args);
+      for (int64_t ow = hi; ow < OW; ++ow) ada::forward_element<false>(row * OW + ow, args);
+      const int64_t oh = row % OH, od = (row / OH) % OD, nc = row / (OH * OD);
+      int64_t d0, d1, h0, h1;
+      clamp_window(od, g.kernel[0], g.stride[0], g.padding[0], D, d0, d1);
+      clamp_window(oh, g.kernel[1], g.stride[1], g.padding[1], H, h0, h1);
+      const int64_t cnt = (d1 - d0) * (h1 - h0) * kw;
+      const acc_t count = static_cast<acc_t>(cnt), inv_n = acc_t(1) / count;
+      for (int64_t l0 = lo; l0 < hi; l0 += width) {
+        const int64_t L = std::min(width, hi - l0);
+        int64_t c = 0;
+        for (int64_t d = d0; d < d1; ++d)
+          for (int64_t h = h0; h < h1; ++h) {
+            const scalar_t* line = x + ((nc * D + d) * H + h) * W + l0 * sw - pw;
+            for (int64_t k = 0; k < kw; ++k, ++c) gather(line + k, sw, L, buf.data() + c * width);
+          }
+        std::fill(mean, mean + L, acc_t(0));
+        std::fill(mx, mx + L, -std::numeric_limits<acc_t>::infinity());
+        std::fill(mn, mn + L, std::numeric_limits<acc_t>::infinity());
+        for (int64_t k = 0; k < cnt; ++k) stats1_any(buf.data() + k * width, inv_n, mean, mx, mn, L);
+        fix_mean(mx, mn, mean, hm, L);
+        for (acc_t* a : {sd, td, p1, p2, sm, tm}) std::fill(a, a + L, acc_t(0));
+        for (int64_t k = 0; k < cnt; ++k)
+          stats2_any(buf.data() + k * width, mean, hm, mx, sd, td, p1, p2, sm, tm, L);
+        const int64_t o = row * OW + l0;
+        finish_any(mean, mx, sd, td, p1, p2, sm, tm, count, args.edscw + o, args.em + o,
+                   args.stats + o, args.stats + plane + o, args.stats + 2 * plane + o,
+                   args.stats + 3 * plane + o, L);
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void backward_rows(const ada::BackwardArgs<scalar_t, int64_t>& args, const PoolGeometry& g,
+                   int64_t planes) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t kw = g.kernel[2], sw = g.stride[2], pw = g.padding[2];
+  const int64_t rows = planes * D * H, plane = args.plane;
+  int64_t visits = 1;
+  for (int d = 0; d < 3; ++d) visits *= (g.kernel[d] + g.stride[d] - 1) / g.stride[d];
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, visits * W));
+  const acc_t* st = args.stats;
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    acc_t xg[kChunk], contrib[kChunk];
+    std::vector<acc_t> acc(W);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t ih = row % H, id = (row / H) % D, nc = row / (H * D);
+      int64_t a0, a1, b0, b1;
+      windows_containing(id, g.kernel[0], g.stride[0], g.padding[0], OD, a0, a1);
+      windows_containing(ih, g.kernel[1], g.stride[1], g.padding[1], OH, b0, b1);
+      std::fill(acc.begin(), acc.end(), acc_t(0));
+      const scalar_t* xrow = args.x + row * W;
+      for (int64_t od = a0; od <= a1; ++od)
+        for (int64_t oh = b0; oh <= b1; ++oh) {
+          const int64_t base = ((nc * OD + od) * OH + oh) * OW;
+          for (int64_t k = 0; k < kw; ++k) {
+            // output columns whose window holds input column ow * sw - pw + k
+            const int64_t first = k >= pw ? 0 : (pw - k + sw - 1) / sw;
+            const int64_t top = W - 1 + pw - k;
+            const int64_t last = top < 0 ? -1 : std::min<int64_t>(OW - 1, top / sw);
+            for (int64_t l0 = first; l0 <= last; l0 += kChunk) {
+              const int64_t L = std::min(kChunk, last + 1 - l0);
+              const int64_t iw0 = l0 * sw - pw + k, o = base + l0;
+              gather(xrow + iw0, sw, L, xg);
+              std::fill(contrib, contrib + L, acc_t(0));
+              grad_any(xg, args.g_edscw + o, args.g_em + o, args.edscw + o, args.em + o, st + o,
+                       st + plane + o, st + 2 * plane + o, st + 3 * plane + o, contrib, L);
+              for (int64_t l = 0; l < L; ++l) acc[iw0 + l * sw] += contrib[l];
+            }
+          }
+        }
+      scalar_t* out = args.gx + row * W;
+      for (int64_t w = 0; w < W; ++w) out[w] = static_cast<scalar_t>(acc[w]);
+    }
+  });
+}
+
 // ---- few channels: the per-element bodies in a parallel loop ----
 
 template <typename F>
@@ -302,8 +432,26 @@ bool use_lanes(const at::Tensor& input) { return input.size(1) >= cpu_ada::kMinL
 
 }  // namespace
 
+// Whether the contiguous kernels with lanes along W apply.
+bool use_rows(const at::Tensor& input, const PoolGeometry& g) {
+  return memory_format_of(input) != kCL && cpu_ada::interior_columns(g) >= cpu_ada::kMinLanes;
+}
+
 void ada_forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor& edscw,
                      at::Tensor& em, at::Tensor& stats) {
+  if (use_rows(input, g)) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
+                                    "ada_pool_forward_cpu", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      const ada::ForwardArgs<scalar_t, int64_t> args{
+          input.const_data_ptr<scalar_t>(), body::dims_of<int64_t>(input),
+          edscw.mutable_data_ptr<acc_t>(), em.mutable_data_ptr<acc_t>(),
+          stats.mutable_data_ptr<acc_t>(), edscw.numel(), body::dims_of<int64_t>(edscw),
+          body::window_of(g)};
+      cpu_ada::forward_rows<scalar_t>(args, g, input.size(0) * input.size(1));
+    });
+    return;
+  }
   if (use_lanes(input)) {
     // channels_last_3d; a contiguous input is computed in it and the results copied back
     const bool cl = memory_format_of(input) == kCL;
@@ -348,6 +496,20 @@ void ada_forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor&
 void ada_backward_cpu(const at::Tensor& grad_edscw, const at::Tensor& grad_em,
                       const at::Tensor& input, const at::Tensor& edscw, const at::Tensor& em,
                       const at::Tensor& stats, const PoolGeometry& g, at::Tensor& grad_input) {
+  if (use_rows(input, g)) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
+                                    "ada_pool_backward_cpu", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      const ada::BackwardArgs<scalar_t, int64_t> args{
+          grad_edscw.const_data_ptr<acc_t>(), grad_em.const_data_ptr<acc_t>(),
+          input.const_data_ptr<scalar_t>(), edscw.const_data_ptr<acc_t>(),
+          em.const_data_ptr<acc_t>(), stats.const_data_ptr<acc_t>(), edscw.numel(),
+          body::dims_of<int64_t>(input), body::dims_of<int64_t>(edscw), body::window_of(g),
+          grad_input.mutable_data_ptr<scalar_t>()};
+      cpu_ada::backward_rows<scalar_t>(args, g, input.size(0) * input.size(1));
+    });
+    return;
+  }
   int64_t visits = 1;
   for (int d = 0; d < 3; ++d) visits *= (g.kernel[d] + g.stride[d] - 1) / g.stride[d];
   if (use_lanes(input)) {
