@@ -36,6 +36,16 @@ def assert_close_to(actual, expected, dtype):
     assert worst <= 0, f"max error {err.max().item():.3e} exceeds tolerance {tol} ({dtype})"
 
 
+def assert_grad_close_to(gx, gx_ref, x, dtype):
+    """``assert_close_to`` for an input gradient, plus what its (1 + a - y) factor inherits from y's
+    rounding: an absolute error of about eps * |a| * |g|, the conditioning of the problem rather
+    than a defect of the kernel."""
+    eps = torch.finfo(dtype).eps
+    g_scale = gx_ref.abs().max().item()
+    bound = TOL[dtype] * (gx_ref.abs() + g_scale) + 2 * eps * float(x.abs().max()) * g_scale
+    assert ((gx.double() - gx_ref).abs() <= bound).all()
+
+
 def case_id(case):
     shape, k, s, p, ceil = case
     return f"{'x'.join(map(str, shape))}-k{k}-s{s}-p{p}-{'ceil' if ceil else 'floor'}"

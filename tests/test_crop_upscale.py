@@ -1,7 +1,6 @@
 """A crop larger than the video's frames upscales every clip: allowed, with one warning per run
 (the engine checks the first video before the DataLoader workers start; the workers inherit that
 it was said), and one per crop size and process for direct library use."""
-import os
 import subprocess
 import sys
 import warnings
@@ -10,6 +9,7 @@ import pytest
 import torch
 
 from softpool3d.datasets.transforms import EvalTransform, TrainTransform, UpscaleWarning
+from _tiny_run import CONFIG, ROOT, overrides, tool_env
 
 
 
@@ -45,15 +45,12 @@ def test_no_warning_when_the_crop_fits():
 
 def test_a_training_with_a_crop_larger_than_its_videos_warns_once(data_root, tmp_path):
     """Two DataLoader workers, an epoch of 3 batches and the final test: one warning in all."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cmd = [sys.executable, "-m", "softpool3d.cli.train",
-           os.path.join("configs", "synthetic", "r3d_tiny.yaml"),
-           f"data.root={data_root}", "data.crop_size=48", "data.train_scale=[48,52]",
-           "data.test_scale=48", "data.test_crop_size=48", "data.workers=2", "data.num_clips=1",
-           "train.batch_size=2", "optim.epochs=1", "train.tensorboard=false", "model.pool=max",
+    cmd = [sys.executable, "-m", "softpool3d.cli.train", CONFIG,
+           *overrides(data_root, "data.crop_size=48", "data.train_scale=[48,52]",
+                      "data.test_scale=48", "data.test_crop_size=48", "data.workers=2"),
            "--output-dir", str(tmp_path / "run")]
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=tool_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.count("UpscaleWarning") == 1, proc.stderr
     assert "crop size 48 is larger than the video's frames (40x40" in proc.stderr

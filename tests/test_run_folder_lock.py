@@ -9,7 +9,7 @@ import time
 
 from softpool3d.engine import runlock
 
-from _tiny_run import snapshot, train
+from _tiny_run import CONFIG, ROOT, overrides, snapshot, tool_env, train
 
 HOLD = """
 import sys, time
@@ -65,14 +65,9 @@ def test_a_training_started_while_another_runs_there_refuses(data_root, tmp_path
     """A real tools/train.py process mid-training, and a second training in its folder: the
     second exits 2 at once and writes nothing; the folder's metrics.jsonl holds one run's lines."""
     out = tmp_path / "run"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cmd = [sys.executable, "-m", "softpool3d.cli.train",
-           os.path.join("configs", "synthetic", "r3d_tiny.yaml"),
-           f"data.root={data_root}", "data.crop_size=32", "data.train_scale=[32,36]",
-           "data.test_scale=32", "data.test_crop_size=32", "data.workers=0", "data.num_clips=1",
-           "train.batch_size=2", "optim.epochs=200", "train.tensorboard=false", "model.pool=max",
-           "--output-dir", str(out)]
-    first = subprocess.Popen(cmd, cwd=root, env=dict(os.environ, OMP_NUM_THREADS="1"),
+    cmd = [sys.executable, "-m", "softpool3d.cli.train", CONFIG,
+           *overrides(data_root, "optim.epochs=200"), "--output-dir", str(out)]
+    first = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(),
                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "first.err", "w"))
     try:
         deadline = time.time() + 240
