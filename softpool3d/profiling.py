@@ -193,8 +193,12 @@ def _logits(output) -> torch.Tensor:
 def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: str = "paper",
                    views: int = 1, device="cpu", amp: str = "none", warmup: int = 2,
                    iters: int = 5, train: bool = True, flops: bool = True,
-                   progress: Optional[bool] = None) -> Dict[str, Any]:
+                   progress: Optional[bool] = None, compile: bool = False) -> Dict[str, Any]:
     """Profile ``model`` on ``inputs`` (a tensor, or a list of tensors for SlowFast).
+
+    ``compile``: also time ``torch.compile(model)`` (inference latency and train step, after
+    untimed compiling calls) beside the eager model: ``compiled_infer_latency_ms``,
+    ``compiled_train_step_ms`` and ``compile_s`` (the first calls' time, compilation included).
 
     FLOPs are counted on ``flop_inputs`` (default: the first clip of ``inputs``), i.e. per view;
     ``gflops_x_views`` multiplies by ``views``. Returns a flat JSON-ready dict (see ``FIELDS``);
@@ -281,7 +285,46 @@ def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: st
         optimizer.zero_grad(set_to_none=True)
         model.eval()
     bar.close()
+    if compile:
+        result.update(_profile_compiled(model, inputs, device, amp, warmup, iters, train, classes))
     return result
+
+
+def _profile_compiled(model, inputs, device, amp, warmup, iters, train, classes) -> Dict[str, Any]:
+    """Latency and train step of ``torch.compile(model)`` (see ``profile_module``)."""
+    compiled = torch.compile(model)
+    out: Dict[str, Any] = {}
+
+    def infer():
+        with torch.no_grad(), _autocast(device, amp):
+            return compiled(_clone(inputs))
+
+    start = time.perf_counter()
+    model.eval()
+    infer()
+    compile_s = time.perf_counter() - start
+    out["compiled_infer_latency_ms"] = statistics.median(times_ms(infer, device, warmup, iters))
+    if train:
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
+        target = torch.randint(0, classes, (_batch(inputs),), device=device)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(device, amp):
+                loss = nn.functional.cross_entropy(_logits(compiled(_clone(inputs))).float(),
+                                                   target)
+            loss.backward()
+            optimizer.step()
+
+        start = time.perf_counter()
+        step()
+        compile_s += time.perf_counter() - start
+        out["compiled_train_step_ms"] = statistics.median(times_ms(step, device, warmup, iters))
+        optimizer.zero_grad(set_to_none=True)
+        model.eval()
+    out["compile_s"] = compile_s
+    return out
 
 
 def _to(inputs, device):
@@ -304,7 +347,7 @@ def profile_model(name: str, *, pool: str = "original", pool_sites="paper", num_
                   frames: Optional[int] = None, crop: Optional[int] = None, batch: int = 1,
                   device="cpu", convention: str = "paper", amp: str = "none", warmup: int = 2,
                   iters: int = 5, train: bool = True, flops: bool = True, seed: int = 0,
-                  progress: Optional[bool] = None) -> Dict[str, Any]:
+                  progress: Optional[bool] = None, compile: bool = False) -> Dict[str, Any]:
     """Build a registered model (``softpool3d.models``) and profile it at its published test view
     (overridable with ``frames``/``crop``); views = clips x crops of the spec.
 
@@ -331,7 +374,7 @@ def profile_model(name: str, *, pool: str = "original", pool_sites="paper", num_
               "softpool_extension": bool(ops.HAS_EXTENSION)}
     result.update(profile_module(model, inputs, convention=convention, views=views, device=device,
                                  amp=amp, warmup=warmup, iters=iters, train=train, flops=flops,
-                                 progress=progress))
+                                 progress=progress, compile=compile))
     return result
 
 

@@ -4,7 +4,7 @@
 
 Every path is a JSON file or a folder searched recursively for ``*.json``: a *result*
 (tools/train.py's ``results.json``, or tools/test.py's ``test_results.json`` where no results.json
-sits beside it) or a *profile* (tools/profile_model.py --json); others are skipped.
+sits beside it) or a *profile* (tools/profile.py --json); others are skipped.
 
 Runs are grouped by (dataset, model, pool, pool sites, clip geometry: frames x rate, crop, views).
 Each run is classified by :mod:`softpool3d.convergence` (converged / climbing / at chance, from its

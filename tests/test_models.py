@@ -220,8 +220,11 @@ def test_swapping_changes_only_pool_modules(name, pool):
 def test_default_original_keeps_published_pools_and_max_swaps():
     default = build_model("slow_r50", 10)
     assert build_model("slow_r50", 10, pool="original").state_dict().keys() == default.state_dict().keys()
-    all_max = build_model("slow_r50", 10, pool="max")
+    all_max = build_model("slow_r50", 10, pool="max", pool_sites="all")
     assert isinstance(all_max.blocks[5].pool, nn.MaxPool3d)  # max everywhere, head included
+    paper_max = build_model("slow_r50", 10, pool="max")      # the paper's protocol: stem only,
+    assert type(paper_max.blocks[5].pool) is nn.AvgPool3d    # with kernel = stride
+    assert tuple(paper_max.blocks[0].pool.kernel_size) == (1, 2, 2)
     assert type(default.blocks[5].pool) is nn.AvgPool3d
     assert type(default.blocks[0].pool) is nn.MaxPool3d
     original = build_model("slow_r50", 10, pool="original", pool_sites=("head",))
@@ -236,13 +239,15 @@ def test_swap_errors():
     with pytest.raises(ValueError, match="no pool at site.*'head', 'global'"):
         build_model("x3d_xs_tiny", 10, pool="soft", pool_sites=("stem",))
     with pytest.raises(ValueError, match="replaces nothing"):
-        build_model("r3d_18", 10, pool="gated")          # its only pool is adaptive
+        build_model("r3d_18", 10, pool="gated", pool_sites="all")   # its only pool is adaptive
+    with pytest.raises(ValueError, match="replaces only max pools"):
+        build_model("r3d_18", 10, pool="soft")            # no max pool for the paper's protocol
     with pytest.raises(ValueError, match="per-channel.*example_input"):
         swap_pools(build_model("r3d_tiny", 10), "lip", "all")
 
 
 def test_lip_gets_each_pools_channel_count():
-    model = build_model("slowfast_tiny", 10, pool="lip")
+    model = build_model("slowfast_tiny", 10, pool="lip", pool_sites="all")
     seen = {}
 
     def record(name):
@@ -308,7 +313,7 @@ def test_forward_backward_all_sites(name, pool):
 
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_models_at_published_view(name):
-    model = build_model(name, 11, pool="soft").eval()
+    model = build_model(name, 11, pool="soft", pool_sites="all").eval()
     x = get_spec(name).example_input(batch=2)
     with torch.no_grad():
         assert model(x).shape == (2, 11)

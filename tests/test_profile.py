@@ -1,4 +1,4 @@
-"""tools/profile_model.py and softpool3d.profiling on tiny models on CPU."""
+"""tools/profile.py and softpool3d.profiling on tiny models on CPU."""
 import json
 import os
 import subprocess
@@ -76,3 +76,30 @@ def test_profile_tool_json(tmp_path):
     for key in ("infer_latency_ms", "infer_clips_per_s", "train_step_ms", "train_clips_per_s",
                 "gflops_per_view", "params", "model_bytes"):
         assert result[key] > 0, key
+
+
+def test_profile_tool_under_its_own_name_compiles_the_model(tmp_path):
+    """tools/profile.py must not shadow the standard library's profile module: torch.compile
+    imports cProfile, which imports profile (with the shadowing, 'module profile has no attribute
+    run')."""
+    out = tmp_path / "c.json"
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "profile.py"), "--model", "r3d_tiny",
+           "--pool", "soft", "--compile", "--frames", "4", "--crop", "32", "--batch", "2",
+           "--warmup", "1", "--iters", "2", "--no-flops", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "torch.compile: inference" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["compiled_infer_latency_ms"] > 0 and result["compiled_train_step_ms"] > 0
+
+
+def test_profile_tool_compares_pools_side_by_side(tmp_path):
+    out = tmp_path / "cmp.json"
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "profile.py"), "--model", "r3d_tiny",
+           "--pool", "original", "--compare", "soft", "--frames", "4", "--crop", "32",
+           "--batch", "2", "--rounds", "2", "--iters", "1", "--warmup", "1", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert set(result["pools"]) == {"original", "soft"} and len(result["pools"]["soft"]["rounds_ms"]) == 2
+    assert "% vs original" in proc.stdout and set(result["overhead"]) == {"soft"}

@@ -1,6 +1,6 @@
 """Feedback: TensorBoard keeps iterations and epochs on separate axes, logs no
 bookkeeping counts and gets the final test metrics; training shows a progress bar on a terminal
-only; tools/profile_model.py prints no fvcore FutureWarning or kineto GPU-probe line, explains
+only; tools/profile.py prints no fvcore FutureWarning or kineto GPU-probe line, explains
 its FLOP conventions and reports latency with its spread (warning when it is large)."""
 import fcntl
 import os

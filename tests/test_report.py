@@ -91,8 +91,8 @@ def _history(curve):
 
 
 def test_runs_that_did_not_converge_are_counted_not_averaged(tmp_path):
-    climbing, flat = [10, 20, 40, 60, 80, 85], [10, 60, 90, 90.3, 90.5, 90.8]
-    chance = [12, 13, 12, 14, 13, 13]
+    climbing, flat = [10, 20, 40, 60, 70, 80, 85], [10, 60, 90, 90.3, 90.5, 90.8, 90.4]
+    chance = [12, 13, 12, 14, 13, 13, 12]
     curves = {"original": [flat, flat, flat], "soft": [flat, climbing, chance]}
     top1 = {"original": [0.90, 0.91, 0.89], "soft": [0.90, 0.50, 0.12]}
     for pool in curves:

@@ -8,14 +8,14 @@ from softpool3d.cli import sweep
 def test_plan_runs_original_once_per_seed():
     runs = sweep.plan(["r3d_tiny"], ["original", "soft"], ["all", "stem,head"], [0, 1])
     assert [(r["pool"], r["sites"], r["seed"]) for r in runs] == [
-        ("original", "all", 0), ("original", "all", 1), ("soft", "all", 0), ("soft", "all", 1),
+        ("original", "paper", 0), ("original", "paper", 1), ("soft", "all", 0), ("soft", "all", 1),
         ("soft", "stem,head", 0), ("soft", "stem,head", 1)]
     assert sweep.run_dir("o", runs[4]).endswith(os.path.join("r3d_tiny", "soft@stem,head", "seed0"))
 
 
 def test_finished_runs_are_skipped(tmp_path, capsys):
     out = tmp_path / "runs"
-    for r in sweep.plan(["r3d_tiny"], ["original", "soft"], ["all"], [0, 1]):
+    for r in sweep.plan(["r3d_tiny"], ["original", "soft"], ["paper"], [0, 1]):  # the default
         d = sweep.run_dir(str(out), r)
         os.makedirs(d)
         with open(os.path.join(d, "results.json"), "w") as f:
@@ -24,6 +24,13 @@ def test_finished_runs_are_skipped(tmp_path, capsys):
                        "--no-profile"])
     assert code == 0 and "4 runs, 4 finished already, 0 to train" in capsys.readouterr().out
     assert not any(p.name == "train.log" for p in out.rglob("*"))
+
+
+def test_run_folders_name_the_protocol():
+    dirs = [os.path.relpath(sweep.run_dir("o", r), "o") for r in
+            sweep.plan(["r3d_tiny"], ["original", "soft"], ["paper", "all", "head,global"], [0])]
+    assert dirs == [os.path.join("r3d_tiny", d, "seed0")
+                    for d in ("original", "soft", "soft@all", "soft@head,global")]
 
 
 def test_dry_run_commands(capsys):

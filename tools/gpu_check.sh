@@ -37,7 +37,7 @@ step tests $PY -m pytest -q -p no:cacheprovider tests/test_ops_cuda.py tests/tes
 step bench_pool $PY tools/bench_pool.py --device $DEV --shape $SHAPE --iters 5 --json "$OUT/bench_pool.json"
 for model in x3d_m slowfast_r50; do
   for pool in max soft; do
-    step "prof_${model}_$pool" $PY tools/profile_model.py --model $model --pool $pool --pool-sites all \
+    step "prof_${model}_$pool" $PY tools/profile.py --model $model --pool $pool --pool-sites all \
       --batch $BATCH --device $PROFILE_DEV --amp $AMP --json "$OUT/profile_${model}_$pool.json"
   done
 done

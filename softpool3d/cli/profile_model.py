@@ -1,8 +1,11 @@
 """Profile a model: parameters, GFLOPs (per view and x views), peak memory of inference and of one
 training step, latency and throughput. Defaults to the model's published test view.
 
-    python tools/profile_model.py --model slow_r50                      # 8x256x256, 3x10 views
-    python tools/profile_model.py --model x3d_s --pool soft --convention full --json out/x3d_s_soft.json
+    python tools/profile.py --model slow_r50                      # 8x256x256, 3x10 views
+    python tools/profile.py --model x3d_s --pool soft --convention full --json out/x3d_s_soft.json
+    python tools/profile.py --model r3d_tiny --pool soft --compile    # eager and torch.compile
+    python tools/profile.py --model r3d_tiny --pool original --compare soft --batch 8 --frames 4 \
+        --crop 64                                                 # side-by-side train-step cost
 
 See softpool3d/flops.py for the two FLOP conventions and softpool3d/profiling.py for how memory and
 time are measured.
@@ -60,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=_int_at_least(1), help="torch.set_num_threads on CPU")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurements")
     p.add_argument("--no-flops", action="store_true", help="skip FLOP counting (one trace)")
+    p.add_argument("--compile", action="store_true",
+                   help="also time torch.compile(model): latency and train step beside eager")
     p.add_argument("--json", help="write the result as JSON here")
     p.add_argument("--compare", nargs="+", metavar="POOL",
                    help="instead: train-step time of --pool and these pools side by side "
@@ -116,8 +121,16 @@ def main(argv=None) -> int:
                            num_classes=args.num_classes, frames=args.frames, crop=args.crop,
                            batch=args.batch, device=args.device, convention=args.convention,
                            amp=args.amp, warmup=args.warmup, iters=args.iters,
-                           train=not args.no_train, flops=not args.no_flops)
+                           train=not args.no_train, flops=not args.no_flops,
+                           compile=args.compile)
     print(format_table(result))
+    if args.compile:
+        line = f"torch.compile: inference {result['compiled_infer_latency_ms']:.1f} ms (eager " \
+               f"{result['infer_latency_ms']:.1f})"
+        if "compiled_train_step_ms" in result:
+            line += (f", train step {result['compiled_train_step_ms']:.1f} ms (eager "
+                     f"{result['train_step_ms']:.1f})")
+        print(line + f"; first calls incl. compiling {result['compile_s']:.1f} s")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
