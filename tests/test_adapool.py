@@ -341,3 +341,28 @@ def test_zoo_entries_and_flops():
     total, by_op, unsupported = count_flops(build_pool("ada", 2).eval(), torch.randn(1, 2, 4, 4, 4),
                                             convention="full")
     assert by_op.get("adapool") == adapool_flops(8, 16) and not unsupported
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_global_pool_many_cells(channels_last, dtype):
+    """A global window of 3200 cells over 16 channels (the channel-lane path; a contiguous input
+    goes through channels_last), against the reference, with both gradients."""
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 16, 8, 20, 20, generator=gen).to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    xk, xr = x.clone().requires_grad_(), x.double().requires_grad_()
+    bk, br = torch.tensor(0.7, requires_grad=True), torch.tensor(0.7, dtype=torch.float64,
+                                                                  requires_grad=True)
+    y = softpool3d.adaptive_ada_pool3d(xk, bk, 1)
+    y_ref = reference.adaptive_ada_pool3d(xr, br, 1)
+    g = torch.randn(y_ref.shape, generator=gen, dtype=torch.float64)
+    y.backward(g.to(dtype))
+    y_ref.backward(g)
+    assert y.shape == (2, 16, 1, 1, 1)
+    cells = 8 * 20 * 20
+    assert_close_to(y, y_ref, dtype, cells)
+    assert_close_to(xk.grad, xr.grad, dtype, cells)
+    assert_close_to(bk.grad, br.grad, dtype, cells)

@@ -1,7 +1,7 @@
 """The command-line tools: every ``tools/<name>.py`` is a thin shim over ``softpool3d.cli.<name>``,
 installed as the ``softpool3d-<name>`` console command; both forms run (``--help``); the repository
 holds no symlink, and only ``tools/profile.py`` touches ``sys.path`` (to drop its own folder, where
-it would shadow the standard library's ``profile``); it runs ``softpool3d.cli.profile_model``."""
+it would shadow the standard library's ``profile``); it runs ``softpool3d.cli.profile``."""
 import os
 import re
 import subprocess
@@ -14,23 +14,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIMS = sorted(p.stem for p in (ROOT / "tools").glob("*.py"))
-MODULE = {"profile": "profile_model"}   # shim name -> softpool3d.cli module where they differ
+STDLIB_NAMES = {"profile"}   # shims whose name is also a standard-library module
 COMMANDS = {ep.name: ep.value for ep in entry_points(group="console_scripts")
             if ep.value.startswith("softpool3d.cli.")}
 
 
 def test_every_shim_has_a_console_command_and_a_library_main():
     assert SHIMS, "no tools found"
-    modules = [MODULE.get(name, name) for name in SHIMS]
-    assert {f"softpool3d-{m.replace('_', '-')}" for m in modules} == set(COMMANDS)
-    for name, module in zip(SHIMS, modules):
+    assert {f"softpool3d-{m.replace('_', '-')}" for m in SHIMS} == set(COMMANDS)
+    for name in SHIMS:
+        module = name
         assert COMMANDS[f"softpool3d-{module.replace('_', '-')}"] == \
             f"softpool3d.cli.{module}:main"
         text = (ROOT / "tools" / f"{name}.py").read_text()
         code = [line for line in text.splitlines() if line.strip()
                 and not line.lstrip().startswith("#")]
         assert f"from softpool3d.cli.{module} import main" in text, name
-        if name in MODULE:   # the standard-library name's fix (see the file)
+        if name in STDLIB_NAMES:   # the standard-library name's fix (see the file)
             assert len(code) <= 20 and len(PATH_SURGERY.findall(text)) == 1, name
             continue
         assert len(text.splitlines()) <= 12, f"tools/{name}.py is more than a shim"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from softpool3d.cli import check_videos as check_tool
-from softpool3d.cli import profile_model as profile_tool
+from softpool3d.cli import profile as profile_tool
 from softpool3d.cli import test as test_tool
 from softpool3d.config import ConfigError, load_config
 from softpool3d.datasets import AnnotationError, build_dataset, probe_video

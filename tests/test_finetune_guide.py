@@ -81,7 +81,9 @@ def check_runs(ws, dataset, log, n_test):
         run = ws / "runs" / dataset / f"slow_r50_soft_fold{k}"
         res = json.loads((run / "results.json").read_text())
         assert res["fold"] == k and res["pool"] == "soft" and res["model"] == "r3d_tiny"
-        assert res["config"]["model"]["init_checkpoint"] == "checkpoints/SLOW_8x8_R50.pyth"
+        # paths are stored resolved (a resume elsewhere reads the same file)
+        assert res["config"]["model"]["init_checkpoint"] == \
+            str((ws / "checkpoints" / "SLOW_8x8_R50.pyth").resolve())
         assert (run / "last.pth").is_file() and (run / "test_scores.npz").is_file()
     out = ws / "runs" / dataset / "slow_r50_soft_3folds"
     tr = json.loads((out / "test_results.json").read_text())
@@ -97,8 +99,9 @@ def check_runs(ws, dataset, log, n_test):
         with np.load(out / f"test_fold{k}_scores.npz") as z:  # allow_pickle=False (the default)
             assert z["scores"].shape == (n_test, 3) and (z["views"] == 2).all()
             assert np.allclose(z["scores"].sum(1), 1, atol=1e-5)  # softmax averaged over views
-            listed = [p for p in z["paths"]]  # as the dataset has them: under data.root
-            assert all(p.startswith(f"data/{dataset}/") and p.endswith(".mp4") for p in listed)
+            listed = [p for p in z["paths"]]  # as the dataset has them: under the resolved data.root
+            root = str((ws / "data" / dataset).resolve()) + os.sep
+            assert all(p.startswith(root) and p.endswith(".mp4") for p in listed)
             assert listed == sorted(listed) and len(set(listed)) == n_test  # list order, once
             assert int(z["fold"]) == k
     assert "mean ± std over 3 folds: top1 " \

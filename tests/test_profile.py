@@ -55,7 +55,7 @@ def test_make_inputs_slowfast_pathways():
 
 def test_profile_tool_json(tmp_path):
     out = tmp_path / "p.json"
-    cmd = [sys.executable, os.path.join(ROOT, "tools", "profile_model.py"), "--model", "r3d_tiny",
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "profile.py"), "--model", "r3d_tiny",
            "--pool", "soft", "--frames", "4", "--crop", "48", "--batch", "2", "--device", "cpu",
            "--convention", "full", "--warmup", "1", "--iters", "2", "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))

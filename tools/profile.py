@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Profile a model: parameters, GFLOPs, peak memory, latency (``--compile``, ``--compare``).
 
-The logic is in softpool3d/cli/profile_model.py (also installed as the `softpool3d-profile-model` command).
+The logic is in softpool3d/cli/profile.py (also installed as the `softpool3d-profile` command).
 """
 import os
 import sys
@@ -19,5 +19,5 @@ if __name__ != "__main__":
 else:
     _HERE = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-    from softpool3d.cli.profile_model import main
+    from softpool3d.cli.profile import main
     raise SystemExit(main())

@@ -208,8 +208,9 @@ void forward_lanes(const scalar_t* x, const PoolGeometry& g, int64_t N, int64_t 
   at::parallel_for(0, positions, grain, [&](int64_t begin, int64_t end) {
     acc_t mean[kChunk], mx[kChunk], mn[kChunk], hm[kChunk], sd[kChunk], td[kChunk], p1[kChunk],
         p2[kChunk], sm[kChunk], tm[kChunk];
-    std::vector<acc_t> copies(std::is_same_v<acc_t, scalar_t> ? 0 : cells * kChunk);
-    std::vector<const acc_t*> view(cells);
+    // float16/bfloat16 cells are converted into `buf` as they are read, once per pass: the
+    // memory stays O(kChunk) whatever the window (a global pool has thousands of cells)
+    acc_t buf[kChunk];
     std::vector<int64_t> offs(cells);
     for (int64_t pos = begin; pos < end; ++pos) {
       const int64_t ow = pos % OW, oh = (pos / OW) % OH, od = (pos / (OW * OH)) % OD;
@@ -225,16 +226,16 @@ void forward_lanes(const scalar_t* x, const PoolGeometry& g, int64_t N, int64_t 
       const acc_t count = static_cast<acc_t>(cnt), inv_n = acc_t(1) / count;
       for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
         const int64_t L = std::min(kChunk, C - c0);
-        for (int64_t k = 0; k < cnt; ++k)
-          view[k] = as_acc<acc_t>(x + offs[k] + c0, L, copies.data() + k * kChunk);
         std::fill(mean, mean + L, acc_t(0));
         std::fill(mx, mx + L, -std::numeric_limits<acc_t>::infinity());
         std::fill(mn, mn + L, std::numeric_limits<acc_t>::infinity());
-        for (int64_t k = 0; k < cnt; ++k) stats1_any(view[k], inv_n, mean, mx, mn, L);
+        for (int64_t k = 0; k < cnt; ++k)
+          stats1_any(as_acc<acc_t>(x + offs[k] + c0, L, buf), inv_n, mean, mx, mn, L);
         fix_mean(mx, mn, mean, hm, L);
         for (acc_t* a : {sd, td, p1, p2, sm, tm}) std::fill(a, a + L, acc_t(0));
         for (int64_t k = 0; k < cnt; ++k)
-          stats2_any(view[k], mean, hm, mx, sd, td, p1, p2, sm, tm, L);
+          stats2_any(as_acc<acc_t>(x + offs[k] + c0, L, buf), mean, hm, mx, sd, td, p1, p2, sm,
+                     tm, L);
         const int64_t o = pos * C + c0;
         finish_any(mean, mx, sd, td, p1, p2, sm, tm, count, yd + o, ym + o, st + o,
                    st + plane + o, st + 2 * plane + o, st + 3 * plane + o, L);

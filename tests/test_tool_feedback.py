@@ -23,7 +23,7 @@ SYNTHETIC = MEDIUM  # the size of conftest's data_root here
 # profile tool
 
 def test_profile_tool_is_quiet_and_reports_the_spread(tmp_path):
-    cmd = [sys.executable, os.path.join(ROOT, "tools", "profile_model.py"), "--model",
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "profile.py"), "--model",
            "x3d_xs_tiny", "--frames", "4", "--crop", "48", "--device", "cpu", "--warmup", "1",
            "--iters", "3", "--threads", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
@@ -39,7 +39,7 @@ def test_profile_tool_is_quiet_and_reports_the_spread(tmp_path):
 
 
 def test_convention_help_explains_each_convention():
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "profile_model.py"),
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "profile.py"),
                            "--help"], capture_output=True, text=True, timeout=120,
                           env=tool_env())
     text = " ".join(proc.stdout.split())
