@@ -62,21 +62,24 @@ def extensions():
 ext_modules, cmdclass = extensions()
 
 PACKAGES = ["softpool3d", "softpool3d.engine", "softpool3d.cli", "softpool3d.datasets",
-            "softpool3d.models"]
+            "softpool3d.models", "softpool3d.configs"]
 
 # Each tool: softpool3d/cli/<module>.py with main(argv=None) -> exit code; tools/<module>.py is a shim
-# (tools/profile.py for profile_model, the name users know).
-TOOLS = ["train", "test", "demo", "sweep", "report", "profile_model", "make_synthetic",
+# (tools/profile.py also guards against shadowing the standard library's `profile`).
+TOOLS = ["train", "test", "demo", "sweep", "report", "profile", "make_synthetic",
          "check_videos", "prepare_dataset", "bench_pool", "bench_retention", "bench_data"]
 
 setup(
     name="softpool3d",
     version="0.1.0",
     description="Spatio-temporal SoftPool for PyTorch and a video action-recognition benchmark",
-    # datasets/ and models/ live at the top of the repository but install as softpool3d.datasets and
-    # softpool3d.models (no top-level modules named `datasets`/`models`, no symlinks).
+    # datasets/, models/ and configs/ live at the top of the repository but install as
+    # softpool3d.datasets, softpool3d.models and softpool3d.configs (the YAML files as its data):
+    # no top-level modules named `datasets`/`models`, no symlinks, one copy of each config.
     packages=PACKAGES,
-    package_dir={"softpool3d.datasets": "datasets", "softpool3d.models": "models"},
+    package_dir={"softpool3d.datasets": "datasets", "softpool3d.models": "models",
+                 "softpool3d.configs": "configs"},
+    package_data={"softpool3d.configs": ["**/*.yaml"]},
     python_requires=">=3.10",
     entry_points={"console_scripts": [
         f"softpool3d-{name.replace('_', '-')}=softpool3d.cli.{name}:main" for name in TOOLS]},

@@ -372,6 +372,18 @@ def parse_override(text: str) -> Dict[str, Any]:
     return out
 
 
+def shipped_config(name: str) -> str:
+    """The path of the config ``name`` (``<dataset>/<model>.yaml``, e.g. ``synthetic/r3d_tiny.yaml``)
+    shipped with the package: the repository's ``configs/``, installed as ``softpool3d.configs``.
+    The file may not exist; the caller says so."""
+    try:
+        from . import configs
+        folder = os.path.dirname(configs.__file__)
+    except ImportError:  # an editable install made before configs/ was package data
+        folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
+    return os.path.join(folder, *name.split("/"))
+
+
 def load_config(path: Optional[str] = None, overrides: Optional[List[str]] = None) -> Config:
     """Read ``path`` (or start from the defaults) and apply ``overrides`` (``["a.b=value", ...]``)."""
     return config_from_dict(read_yaml(path) if path else {}, overrides)

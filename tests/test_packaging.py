@@ -1,17 +1,22 @@
 """A non-editable install: the wheel built from a copy of the checkout (as a fresh clone) holds
-softpool3d.datasets / softpool3d.models mapped from the top-level folders, no top-level
-``datasets``/``models`` modules, and every tool as a console command; installed on its own, it
-imports from outside the repository. Built without the extension (SOFTPOOL_NO_EXTENSION=1) to stay
-quick: the packaging, not the compiler, is under test here."""
+softpool3d.datasets / softpool3d.models / softpool3d.configs mapped from the top-level folders (each
+config once), no top-level ``datasets``/``models`` modules, and every tool as a console command;
+installed on its own, it imports from outside the repository, and installed in a fresh virtual
+environment its demo runs in any folder. Built without the extension (SOFTPOOL_NO_EXTENSION=1) to
+stay quick: the packaging, not the compiler, is under test here (the installed package runs on the
+pure-PyTorch reference)."""
 import configparser
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from _tiny_run import tool_env
 
 pytestmark = pytest.mark.slow  # builds and installs a wheel
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +59,7 @@ def test_wheel_declares_every_tool(wheel):
     parser = configparser.ConfigParser()
     parser.read_string(archive.read(entry).decode())
     commands = dict(parser["console_scripts"])
-    shims = [{"profile": "profile_model"}.get(p.stem, p.stem)
-             for p in (ROOT / "tools").glob("*.py")]
+    shims = [p.stem for p in (ROOT / "tools").glob("*.py")]
     assert commands == {f"softpool3d-{s.replace('_', '-')}": f"softpool3d.cli.{s}:main"
                         for s in shims}
 
@@ -74,3 +78,58 @@ def test_installed_wheel_imports_outside_the_repository(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.split()
     assert all(line.startswith(str(target)) for line in lines[:2]), lines
+
+
+def test_wheel_ships_every_config_once(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    configs = sorted(f"softpool3d/{p.relative_to(ROOT).as_posix()}"
+                     for p in (ROOT / "configs").rglob("*.yaml"))
+    assert configs and sorted(n for n in names if n.endswith(".yaml")) == configs
+    assert "softpool3d/configs/__init__.py" in names
+
+
+def _stamps(folder: Path):
+    """``{path: mtime}`` of everything under ``folder``, or None when it does not exist."""
+    if not folder.exists():
+        return None
+    return {p: p.stat().st_mtime_ns for p in [folder, *folder.rglob("*")]}
+
+
+def test_installed_demo_runs_in_any_folder(wheel, tmp_path):
+    """``softpool3d-demo --quick`` (tiny sizes) from a fresh virtual environment outside the
+    checkout, in an empty folder: the configs come from the installed package, data/ and runs/ are
+    written there and nothing under the checkout. The dependencies are this environment's (a .pth
+    file; nothing is downloaded)."""
+    venv, work = tmp_path / "venv", tmp_path / "work"
+    work.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                           str(wheel)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # added after the install, so that pip saw only the fresh environment
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
+                           "'purelib'))"], capture_output=True, text=True, check=True).stdout.strip()
+    deps = dict.fromkeys(sysconfig.get_path(k) for k in ("purelib", "platlib"))
+    Path(site, "test_dependencies.pth").write_text("".join(f"{d}\n" for d in deps))
+    env = tool_env()
+    env.pop("PYTHONPATH", None)
+    code = "import softpool3d.config, softpool3d.configs as c; print(c.__file__)"
+    where = subprocess.run([str(python), "-c", code], cwd=work, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert where.stdout.startswith(site), where.stdout + where.stderr[-3000:]
+
+    watched = [ROOT / "data" / "synthetic_demo", ROOT / "runs" / "demo_quick"]
+    before = [_stamps(p) for p in watched]
+    proc = subprocess.run([str(venv / "bin" / "softpool3d-demo"), "--quick", "--seeds", "0",
+                           "--jobs", "1", "--train-per-class", "2", "--test-per-class", "1",
+                           "--epochs", "1", "--no-profile", "train.tensorboard=false"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = work / "runs" / "demo_quick"
+    for pool in ("original", "soft"):
+        assert (runs / "r3d_tiny" / pool / "seed0" / "results.json").is_file(), pool
+    assert (runs / "report" / "report.md").is_file()
+    assert any((work / "data" / "synthetic_demo").iterdir())
+    assert sorted(p.name for p in work.iterdir()) == ["data", "runs"]
+    assert [_stamps(p) for p in watched] == before, "the demo wrote into the checkout"

@@ -1,8 +1,10 @@
-"""softpool3d.cli.sweep: the grid, skipping finished runs, usage errors."""
+"""softpool3d.cli.sweep: the grid, skipping finished runs, usage errors; it and the demo read the
+package's configs from any working directory."""
 import json
 import os
 
-from softpool3d.cli import sweep
+from softpool3d.cli import demo, sweep
+from softpool3d.config import shipped_config
 
 
 def test_plan_runs_original_once_per_seed():
@@ -44,3 +46,19 @@ def test_usage_errors(capsys):
     for argv in (["--pools", "nope"], ["--models", "nope"], ["--sites", "tail"], ["--jobs", "0"]):
         assert sweep.main(argv) == 2
         assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_configs_come_from_the_package_in_any_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no configs/ here
+    assert sweep.main(["--seeds", "0", "--dry-run"]) == 0
+    config = shipped_config("synthetic/r3d_tiny.yaml")
+    assert os.path.isfile(config) and f" {config} " in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
+
+
+def test_demo_names_a_config_the_package_lacks(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert demo.main(["--model", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no config ") and "nope.yaml" in err, err
+    assert not list(tmp_path.iterdir())

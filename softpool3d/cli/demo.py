@@ -10,9 +10,12 @@ docs/benchmarks.md):
     python tools/demo.py --pools original soft avg --seeds 0 1 2 3 4
     python tools/demo.py --quick    # 2 seeds, few epochs: a smoke run, not a result
 
-The runs are a sweep (softpool3d/cli/sweep.py) in ``<out>/<model>/<pool>/seed<k>``: re-running the
-demo reuses finished runs and resumes interrupted ones. The report (``<out>/report/report.md``:
-k of n runs converged, mean and 95 % CI of the converged runs per pool, paired differences to
+``softpool3d-demo`` (the installed command) runs the same from any folder: the config is the
+package's ``configs/synthetic/<model>.yaml``, the data (``--data``, default ``data/synthetic_demo``)
+and the runs (``--out``, default ``runs/demo``) go under the working directory. The runs are a
+sweep (softpool3d/cli/sweep.py) in ``<out>/<model>/<pool>/seed<k>``: re-running the demo reuses
+finished runs and resumes interrupted ones. The report (``<out>/report/report.md``: k of n runs
+converged, mean and 95 % CI of the converged runs per pool, paired differences to
 ``original`` with the verdict better / worse / equivalent (±2 points) / inconclusive, plots) ends
 with a conclusion drawn from them, which the demo prints.
 """
@@ -23,18 +26,18 @@ import os
 import sys
 import time
 
-# The demo runs from the repository root: it reads configs/ and writes data/ and runs/ there.
-ROOT = os.getcwd()
+from softpool3d.config import shipped_config
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", default="r3d_tiny", help="a configs/synthetic/<model>.yaml")
+    p.add_argument("--model", default="r3d_tiny", help="a configs/synthetic/<model>.yaml of the "
+                   "package")
     p.add_argument("--pools", nargs="+", default=["original", "soft"],
                    help="pooling methods (original = the published pools, the reference)")
     p.add_argument("--seeds", nargs="+", type=int, help="default 0 1 2 (--quick: 0 1)")
     p.add_argument("--jobs", type=int, default=2, help="trainings at once (default 2)")
-    p.add_argument("--data", default=os.path.join(ROOT, "data", "synthetic_demo"),
+    p.add_argument("--data", default=os.path.join("data", "synthetic_demo"),
                    help="synthetic dataset folder (generated when missing)")
     p.add_argument("--train-per-class", type=int, default=120)
     p.add_argument("--test-per-class", type=int, default=60,
@@ -66,10 +69,11 @@ def prepare_data(args) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     t0 = time.time()
-    out = args.out or os.path.join(ROOT, "runs", "demo_quick" if args.quick else "demo")
-    if not os.path.isfile(os.path.join(ROOT, "configs", "synthetic", f"{args.model}.yaml")):
-        print(f"error: no configs/synthetic/{args.model}.yaml (run the demo from the repository "
-              "root)", file=sys.stderr)
+    out = args.out or os.path.join("runs", "demo_quick" if args.quick else "demo")
+    config = shipped_config(f"synthetic/{args.model}.yaml")
+    if not os.path.isfile(config):
+        print(f"error: no config {config} (--model names a configs/synthetic/<model>.yaml of the "
+              "package)", file=sys.stderr)
         return 2
     if args.jobs < 1:
         print("error: --jobs must be >= 1", file=sys.stderr)

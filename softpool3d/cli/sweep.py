@@ -5,8 +5,9 @@ each configuration at its own clip geometry; optionally write the report.
     python tools/sweep.py --models r3d_tiny --pools max soft --sites stem head all --seeds 0 1 2 \\
         --jobs 2 --report data.root=data/synthetic_demo
 
-Runs go to ``OUT/<model>/<pool>[@<sites>]/seed<k>`` (``tools/train.py configs/<dataset>/<model>.yaml
-model.pool=.. model.pool_sites=.. train.seed=k [overrides]``, log in ``train.log``); a run whose
+Runs go to ``OUT/<model>/<pool>[@<sites>]/seed<k>`` (OUT relative to the working directory):
+``tools/train.py`` on the package's ``configs/<dataset>/<model>.yaml`` (``shipped_config``) with
+``model.pool=.. model.pool_sites=.. train.seed=k [overrides]``, log in ``train.log``; a run whose
 ``results.json`` exists is skipped, an interrupted one resumes from its checkpoint. ``original``
 (the published pools) is run once per model whatever ``--sites``. ``--jobs N`` runs N trainings at
 once, each with ``cores / N`` torch threads. Profiles go to ``OUT/profiles``. Exit status: 0 all
@@ -34,7 +35,8 @@ def parse_args(argv=None):
                         "network, kernel = stride), 'all', or comma-separated names of "
                         + ", ".join(SITES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--dataset", default="synthetic", help="configs/<dataset>/<model>.yaml")
+    p.add_argument("--dataset", default="synthetic",
+                   help="runs the package's configs/<dataset>/<model>.yaml")
     p.add_argument("--out", default=os.path.join("runs", "sweep"))
     p.add_argument("--jobs", type=int, default=1, help="trainings at once (default 1)")
     p.add_argument("--threads", type=int, help="torch threads per training (default cores/jobs)")
@@ -112,7 +114,8 @@ def _grid_key_override(overrides) -> Optional[str]:
 
 
 def config_path(dataset: str, model: str) -> str:
-    return os.path.join("configs", dataset, f"{model}.yaml")
+    from softpool3d.config import shipped_config
+    return shipped_config(f"{dataset}/{model}.yaml")
 
 
 def train_command(args, run: dict, out_dir: str) -> List[str]:
@@ -178,7 +181,7 @@ def profile_all(args, runs: List[dict], threads: int) -> List[str]:
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             continue
-        cmd = [sys.executable, "-m", "softpool3d.cli.profile_model", "--model", r["model"],
+        cmd = [sys.executable, "-m", "softpool3d.cli.profile", "--model", r["model"],
                "--pool", r["pool"], "--pool-sites", *r["sites"].split(","),
                "--frames", str(d.num_frames), "--crop", str(d.test_crop_size or d.crop_size),
                "--num-classes", str(cfg.model.num_classes or 8), "--batch",
