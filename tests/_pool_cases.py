@@ -1,5 +1,6 @@
 """Shared by the operator tests (CPU, CUDA, device bodies, AdaPool): the pooling cases (shape, kernel,
-stride, padding, ceil), the dtypes under test and the tolerance against the float64 reference."""
+stride, padding, ceil) and their random inputs, the dtypes under test, the tolerance against the
+float64 reference and the run of an operator and its reference on the same values."""
 import torch
 import torch.nn.functional as F
 
@@ -48,6 +49,50 @@ def assert_grad_close_to(gx, gx_ref, x, dtype):
     g_scale = gx_ref.abs().max().item()
     bound = TOL[dtype] * (gx_ref.abs() + g_scale) + 2 * eps * float(x.abs().max()) * g_scale
     assert ((gx.double() - gx_ref).abs() <= bound).all()
+
+
+def case_input(shape, dtype, channels_last, generator):
+    """A random input of ``shape`` in ``dtype`` (drawn in float32 from ``generator``), in the
+    channels-last layout when ``channels_last``."""
+    x = torch.randn(shape, generator=generator).to(dtype)
+    return x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x
+
+
+OPCHECK_DTYPES = [torch.float32, torch.float64, torch.bfloat16]
+
+
+def opcheck_input(dtype, channels_last):
+    """The input of the opcheck tests of both operators: (2, 3, 5, 6, 7) from the global generator,
+    in the channels-last layout when ``channels_last``, requiring grad except in bfloat16."""
+    x = torch.randn(2, 3, 5, 6, 7, dtype=dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    return x.requires_grad_(dtype != torch.bfloat16)
+
+
+def ada_case_inputs(shape, dtype, channels_last, seed=1):
+    """``(x, beta, generator)`` of an AdaPool case: ``case_input`` and a per-channel beta in [0, 1)
+    (float64 for a float64 input, else float32), both drawn from one generator seeded ``seed``,
+    which is returned for the draws that follow."""
+    gen = torch.Generator().manual_seed(seed)
+    x = case_input(shape, dtype, channels_last, gen)
+    beta_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    beta = torch.rand(shape[1], 1, 1, 1, generator=gen).to(beta_dtype)
+    return x, beta, gen
+
+
+def against_reference(op, ref, tensors, *args, seed=0):
+    """``op`` on copies of ``tensors`` and ``ref`` on float64 copies (leaves that require grad),
+    the same float64 output gradient (drawn with ``seed``) sent back through both. Returns
+    ``(y, y_ref, grads, grads_ref)``, the gradients in the order of ``tensors``."""
+    mine = [t.detach().clone().requires_grad_() for t in tensors]
+    ref_in = [t.detach().double().requires_grad_() for t in tensors]
+    y = op(*mine, *args)
+    y_ref = ref(*ref_in, *args)
+    g = torch.randn(y_ref.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    y.backward(g.to(tensors[0].dtype))
+    y_ref.backward(g)
+    return y, y_ref, [t.grad for t in mine], [t.grad for t in ref_in]
 
 
 def case_id(case):

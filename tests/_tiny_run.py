@@ -1,9 +1,13 @@
 """Shared pieces of the end-to-end tests that train a real tiny model on generated videos: the
 dataset sizes (conftest.py's ``data_root`` fixture makes one per module), the overrides that keep a
-run to seconds, ``train`` (tools/train.py in-process), the environment for tools run as
-subprocesses, and ways to inspect or damage what a run wrote."""
+run to seconds, ``train`` (tools/train.py in-process; ``soft_train``/``soft_overrides`` for
+SoftPool runs, conftest.py's ``soft_run`` fixture trains one per module), the environment for tools
+run as subprocesses, ways to inspect or damage what a run wrote, and the video pieces several test
+modules share (which decoders load, H.264 files of hand-picked encoder settings)."""
+import itertools
 import os
 import zipfile
+from functools import partial
 
 import torch
 
@@ -40,6 +44,42 @@ def train(root, out, *extra, config=CONFIG, pool="max"):
     from softpool3d.cli import train as train_tool
     torch.set_num_threads(1)
     return train_tool.main([config, *overrides(root, pool=pool), *extra, "--output-dir", str(out)])
+
+
+# most of the tests that inspect a run's files inspect SoftPool runs
+soft_overrides = partial(overrides, pool="soft")
+soft_train = partial(train, pool="soft")
+
+
+def decoder_loads(decoder):
+    """Whether the video decoder ``decoder`` (decord, torchcodec, ...) loads here."""
+    from softpool3d.datasets.decode import check_decoder
+    try:
+        check_decoder(decoder)
+        return True
+    except ImportError:
+        return False
+
+
+def mux_h264(path, frames, options, container_options=None, rate=25):
+    """Encode ``frames`` (uint8 ``(H, W, 3)`` arrays, any iterable) to an H.264 file at ``path``
+    through PyAV, frame ``i`` at pts ``i``, with the encoder's ``options`` (crf, preset, g, ...) and
+    the container's ``container_options`` (movflags): for videos the project's own writer would not
+    make (misflagged keyframes, an index first). Returns ``path``."""
+    import av
+    frames = iter(frames)
+    first = next(frames)
+    with av.open(str(path), "w", options=container_options or {}) as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt, s.options = first.shape[1], first.shape[0], "yuv420p", options
+        for i, f in enumerate(itertools.chain([first], frames)):
+            frame = av.VideoFrame.from_ndarray(f, format="rgb24")
+            frame.pts = i
+            for packet in s.encode(frame):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    return path
 
 
 def tool_env(**extra):

@@ -10,7 +10,7 @@ Long tests (wheel, sdist, multi-node, running the docs) carry the ``slow`` marke
 command runs them all, ``-m "not slow"`` leaves them out while iterating."""
 import pytest
 
-from _tiny_run import SMALL, make_data
+from _tiny_run import SMALL, make_data, soft_train
 
 
 @pytest.fixture(scope="module")
@@ -19,3 +19,12 @@ def data_root(request, tmp_path_factory):
     ``SYNTHETIC`` (e.g. ``SYNTHETIC = MEDIUM`` from _tiny_run)."""
     size = getattr(request.module, "SYNTHETIC", SMALL)
     return make_data(tmp_path_factory.mktemp("synthetic"), size)
+
+
+@pytest.fixture(scope="module")
+def soft_run(data_root, tmp_path_factory):
+    """A one-epoch SoftPool run of the tiny recipe (``model.pool=soft`` given on the command line,
+    as the README does) on ``data_root``, one per test module."""
+    out = tmp_path_factory.mktemp("runs") / "run01"
+    assert soft_train(data_root, out) == 0
+    return out

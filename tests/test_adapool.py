@@ -11,8 +11,8 @@ import torch.nn.functional as F
 import softpool3d
 from softpool3d import adapool, reference
 from softpool3d.pools import build_adaptive_pool, build_pool
-from _pool_cases import CASES, case_id
-from test_ops import DTYPES, TOL, assert_close_to
+from _pool_cases import (CASES, DTYPES, OPCHECK_DTYPES, TOL, ada_case_inputs, against_reference,
+                         assert_close_to, case_id, opcheck_input)
 
 warnings.filterwarnings("ignore", message="softpool3d: .*reference")
 needs_kernel = pytest.mark.skipif(not adapool.has_ada_kernel("cpu"),
@@ -27,15 +27,9 @@ SOME_CASES = [CASES[i] for i in (0, 1, 2, 3, 5, 6, 7, 9, 10, 11, 12)]
 def run_both(x, beta, k, s, p, ceil, seed=0):
     """Kernel and float64 reference of AdaPool on the same values: (y, y_ref, gx, gx_ref, gb,
     gb_ref)."""
-    xk, xr = x.detach().clone().requires_grad_(), x.detach().double().requires_grad_()
-    bk = beta.detach().clone().requires_grad_()
-    br = beta.detach().double().requires_grad_()
-    y = softpool3d.ada_pool3d(xk, bk, k, s, p, ceil)
-    y_ref = reference.ada_pool3d(xr, br, k, s, p, ceil)
-    g = torch.randn(y_ref.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    y.backward(g.to(x.dtype))
-    y_ref.backward(g)
-    return y, y_ref, xk.grad, xr.grad, bk.grad, br.grad
+    y, y_ref, (gx, gb), (gx_ref, gb_ref) = against_reference(
+        softpool3d.ada_pool3d, reference.ada_pool3d, [x, beta], k, s, p, ceil, seed=seed)
+    return y, y_ref, gx, gx_ref, gb, gb_ref
 
 
 def hand_adapool(vals, b):
@@ -82,12 +76,7 @@ def test_hand_computed_kernel_values_and_beta_endpoints():
 @pytest.mark.parametrize("case", SOME_CASES, ids=case_id)
 def test_matches_float64_reference(case, channels_last, dtype):
     shape, k, s, p, ceil = case
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randn(shape, generator=gen).to(dtype)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    beta_dtype = torch.float64 if dtype == torch.float64 else torch.float32
-    beta = torch.rand(shape[1], 1, 1, 1, generator=gen).to(beta_dtype)  # per channel
+    x, beta, _ = ada_case_inputs(shape, dtype, channels_last)  # beta per channel
     y, y_ref, gx, gx_ref, gb, gb_ref = run_both(x, beta, k, s, p, ceil)
     assert y.dtype == dtype and y.shape == F.max_pool3d(x.double(), k, s, p, ceil_mode=ceil).shape
     assert_close_to(y, y_ref, dtype)
@@ -287,13 +276,10 @@ def test_backward_checks_its_saved_tensors():
 
 
 @needs_kernel
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("dtype", OPCHECK_DTYPES, ids=str)
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_opcheck(dtype, channels_last):
-    x = torch.randn(2, 3, 5, 6, 7, dtype=dtype)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    x.requires_grad_(dtype != torch.bfloat16)
+    x = opcheck_input(dtype, channels_last)
     args = (x, [3, 3, 3], [2, 2, 2], [1, 1, 1], True)
     torch.library.opcheck(ops.ada_pool_forward.default, args)
     yd, ym, st = ops.ada_pool_forward(*args)

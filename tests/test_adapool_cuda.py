@@ -8,8 +8,7 @@ import torch
 
 import softpool3d
 from softpool3d import adapool, reference
-from _pool_cases import CASES, case_id
-from test_ops import DTYPES, assert_close_to
+from _pool_cases import CASES, DTYPES, ada_case_inputs, assert_close_to, case_id
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -26,12 +25,7 @@ def test_cuda_kernels_are_built():
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_cuda_matches_reference(case, channels_last, dtype):
     shape, k, s, p, ceil = case
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randn(shape, generator=gen).to(dtype)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    beta_dtype = torch.float64 if dtype == torch.float64 else torch.float32
-    beta = torch.rand(shape[1], 1, 1, 1, generator=gen).to(beta_dtype)
+    x, beta, gen = ada_case_inputs(shape, dtype, channels_last)
     xr, br = x.double().requires_grad_(), beta.double().requires_grad_()
     y_ref = reference.ada_pool3d(xr, br, k, s, p, ceil)
     g = torch.randn(y_ref.shape, dtype=torch.float64, generator=gen)

@@ -9,8 +9,8 @@ import torch
 
 import softpool3d
 from softpool3d import adapool, reference
-from _pool_cases import CASES, case_id, exhaustive_cases, legal_1d, single_thread
-from test_ops import DTYPES, TOL, assert_close_to
+from _pool_cases import (CASES, DTYPES, TOL, assert_close_to, exhaustive_cases, legal_1d,
+                         single_thread)
 
 pytestmark = pytest.mark.skipif(not adapool.has_ada_kernel("cpu"),
                                 reason="the compiled AdaPool kernel is required")

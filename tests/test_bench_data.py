@@ -12,14 +12,7 @@ from softpool3d.cli import bench_data
 from softpool3d.datasets import read_frames
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.synthetic import decode_frame_numbers, frame_number_video
-
-def _usable(decoder):
-    from softpool3d.datasets.decode import check_decoder
-    try:
-        check_decoder(decoder)
-        return True
-    except ImportError:
-        return False
+from _tiny_run import decoder_loads
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +41,7 @@ def test_plan_is_the_loaders_clips_and_every_method_decodes_it(clip_video):
     starts = [int(idx[0]) for _, idx in plan]
     assert len(set(starts)) > 1 and all((np.diff(idx) == 3).all() for _, idx in plan)
     assert bench_data.RawClips(plan)[1] == 4
-    if _usable("torchcodec"):
+    if decoder_loads("torchcodec"):
         assert bench_data.RawClips(plan, "torchcodec")[1] == 4
     pv = list(bench_data.pytorchvideo_dataset(plan, a, transform=False))
     assert len(pv) == len(plan)

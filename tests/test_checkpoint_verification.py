@@ -2,22 +2,17 @@
 longer matches its zip CRC (bytes flipped by a disk error; torch.load alone reads it without a
 word) is treated like a truncated one. A resume falls back to previous.pth, the test tool and
 model.init_checkpoint refuse it with a named error. Real trainings, real torch.save files."""
-from functools import partial
 import json
 import shutil
 
 import pytest
 import torch
 
-import _tiny_run
-from _tiny_run import CONFIG, flip_bytes
+from _tiny_run import CONFIG, flip_bytes, soft_overrides as overrides, soft_train as train
 from softpool3d.cli import test as test_tool
 from softpool3d.cli import train as train_tool
 from softpool3d.engine import checkpoint as ckpt
 
-# these tests inspect SoftPool runs
-overrides = partial(_tiny_run.overrides, pool="soft")
-train = partial(_tiny_run.train, pool="soft")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import json
 import os
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -14,6 +13,7 @@ from softpool3d.datasets import build_dataset, probe_video, read_frames
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.prepare import make_plan, run_plan
 from softpool3d.datasets.synthetic import decode_frame_numbers, frame_number_video
+from _tiny_run import mux_h264
 
 SMALL = dict(num_frames=4, sampling_rate=2, crop_size=32)
 
@@ -107,18 +107,7 @@ def test_prepare_kinetics_writes_csv_and_path_label_lists(tmp_path):
 
 def _inexact_mp4(path):
     """x264 lossless + veryfast flags non-IDR I-frames as keyframes; decord then seeks wrongly."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.options = {"crf": "0", "preset": "veryfast"}
-        for i, f in enumerate(frame_number_video(40)):
-            frame = av.VideoFrame.from_ndarray(f, format="rgb24")
-            frame.pts = i
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+    return mux_h264(path, frame_number_video(40), {"crf": "0", "preset": "veryfast"})
 
 
 def test_check_videos_lists_unreadable_and_inexact_videos(tmp_path, capsys):

@@ -14,11 +14,11 @@ from softpool3d.datasets import (DATASETS, AnnotationError, MissingVideosWarning
                                  synthetic)
 from softpool3d.datasets.annotations import (VideoRecord, drop_missing, parse_hmdb51, parse_kinetics,
                                              parse_path_label_list, parse_ucf101)
-from softpool3d.datasets.decode import check_decoder
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.sampling import eval_clip_indices, train_clip_indices
 from softpool3d.datasets.synthetic import decode_frame_numbers, frame_number_video
 from softpool3d.datasets.transforms import EvalTransform, TrainTransform
+from _tiny_run import decoder_loads, mux_h264
 
 N_FRAMES = 40
 # decord2 3.4.0 cannot read some widths (16, 24, 32, 48, 96, 144 px): the test videos avoid them
@@ -52,19 +52,11 @@ def syn(tmp_path_factory):
 SMALL = dict(num_frames=4, sampling_rate=2, crop_size=32)
 
 
-def _usable(decoder):
-    try:
-        check_decoder(decoder)
-        return True
-    except ImportError:
-        return False
-
-
 # every test taking ``decoder`` runs with each backend that loads here (torchcodec needs FFmpeg's
 # shared libraries; without them its cases skip)
-DECODERS = [pytest.param(d, marks=pytest.mark.skipif(not _usable(d), reason=f"{d} cannot load "
-                                                     "here (not installed, or FFmpeg libraries missing)"))
-            for d in ("decord", "torchcodec")]
+DECODERS = [pytest.param(d, marks=pytest.mark.skipif(
+    not decoder_loads(d), reason=f"{d} cannot load here (not installed, or FFmpeg libraries "
+    "missing)")) for d in ("decord", "torchcodec")]
 
 
 # ---------------------------------------------------------------------------------------- parsers
@@ -336,18 +328,8 @@ def test_bad_videos_are_skipped_counted_logged_once_or_raise(numbered, tmp_path,
            "truncated": touch(tmp_path / "trunc.mp4", data[: len(data) // 2]),
            "missing": tmp_path / "gone.mp4"}
     short = tmp_path / "short.mp4"  # moov first, then cut: the header reports frames it lacks
-    import av
-    with av.open(str(short), "w", options={"movflags": "faststart"}) as c:
-        st = c.add_stream("libx264", rate=25)
-        st.width, st.height, st.pix_fmt = 64, 48, "yuv420p"
-        noisy = np.random.default_rng(0).integers(0, 255, (30, 48, 64, 3), dtype=np.uint8)
-        for i, f in enumerate(noisy):
-            fr = av.VideoFrame.from_ndarray(f, format="rgb24")
-            fr.pts = i
-            for p in st.encode(fr):
-                c.mux(p)
-        for p in st.encode():
-            c.mux(p)
+    noisy = np.random.default_rng(0).integers(0, 255, (30, 48, 64, 3), dtype=np.uint8)
+    mux_h264(short, noisy, {}, {"movflags": "faststart"})
     raw = short.read_bytes()
     bad["fewer_frames"] = touch(tmp_path / "fewer.mp4", raw[: int(len(raw) * 0.6)])
     records = [VideoRecord(good, 0)] + [VideoRecord(str(p), 1) for p in bad.values()]

@@ -8,7 +8,7 @@ import torch
 import softpool3d
 from softpool3d import reference
 from _pool_cases import (CASES, DTYPES, assert_close_to, assert_grad_close_to, case_id,
-                         exhaustive_cases, single_thread)
+                         case_input, exhaustive_cases, single_thread)
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
                                 reason="the compiled extension is required for these tests")
@@ -84,9 +84,7 @@ def test_every_small_geometry(axis, channels_last, bits):
 def test_shared_cases_every_dtype(case, channels_last, dtype, bits):
     shape, k, s, p, ceil = case
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(shape, generator=gen).to(dtype)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+    x = case_input(shape, dtype, channels_last, gen)
     for paper in (False, True):
         y_ref, g, gx_ref = reference_run(x, k, s, p, ceil, paper, gen)
         y, lse, gx = body_run(x, k, s, p, ceil, paper, bits, "kernel", g)

@@ -21,7 +21,7 @@ from softpool3d.datasets import AnnotationError, build_dataset, probe_video
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.prepare import make_plan, run_plan
 from softpool3d.engine import checkpoint as ckpt
-from _tiny_run import CONFIG, overrides, tool_env, train
+from _tiny_run import CONFIG, mux_h264, overrides, tool_env, train
 
 class RunsCode:
     """A pickle whose loading calls ``os.mkdir(marker)``: what a hostile checkpoint would do."""
@@ -145,18 +145,9 @@ def test_bad_and_missing_videos_are_counted_once_with_paths(data_root, tmp_path)
 def _faststart_mp4(path, frames=60):
     """An H.264 mp4 with its index (moov) first, as web downloads are: cut short, the header
     still describes every frame."""
-    import av
     rng = np.random.default_rng(0)
-    with av.open(str(path), "w", options={"movflags": "+faststart"}) as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt, s.options = 128, 96, "yuv420p", {"crf": "18", "g": "10"}
-        for _ in range(frames):
-            noise = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
-            for packet in s.encode(av.VideoFrame.from_ndarray(noise, format="rgb24")):
-                c.mux(packet)
-        for packet in s.encode():
-            c.mux(packet)
-    return path
+    noise = (rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(frames))
+    return mux_h264(path, noise, {"crf": "18", "g": "10"}, {"movflags": "+faststart"})
 
 
 def test_a_video_found_bad_stays_bad_and_missing_ones_are_reported(tmp_path):

@@ -11,8 +11,8 @@ from torch.autograd.gradcheck import GradcheckError
 
 import softpool3d
 from softpool3d import reference
-from _pool_cases import CASES, DTYPES, assert_close_to, assert_grad_close_to, case_id
-from _pool_cases import TOL  # noqa: F401  (the AdaPool tests still import it from here)
+from _pool_cases import (CASES, DTYPES, OPCHECK_DTYPES, against_reference, assert_close_to,
+                         assert_grad_close_to, case_id, case_input, opcheck_input)
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
                                 reason="the compiled extension is required for these tests")
@@ -20,14 +20,10 @@ pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
 
 def run_both(x, kernel, stride, padding, ceil, grad="exact", seed=0):
     """Kernel and float64 reference on the same values; returns (y, y_ref, gx, gx_ref)."""
-    x_kernel = x.detach().clone().requires_grad_()
-    x_ref = x.detach().double().requires_grad_()
-    y = softpool3d.soft_pool3d(x_kernel, kernel, stride, padding, ceil, grad)
-    y_ref = reference.soft_pool3d(x_ref, kernel, stride, padding, ceil, grad)
-    g = torch.randn(y_ref.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    y.backward(g.to(x.dtype))
-    y_ref.backward(g)
-    return y, y_ref, x_kernel.grad, x_ref.grad
+    y, y_ref, (gx,), (gx_ref,) = against_reference(
+        softpool3d.soft_pool3d, reference.soft_pool3d, [x], kernel, stride, padding, ceil, grad,
+        seed=seed)
+    return y, y_ref, gx, gx_ref
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -36,9 +32,7 @@ def run_both(x, kernel, stride, padding, ceil, grad="exact", seed=0):
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_matches_float64_reference(case, grad, channels_last, dtype):
     shape, k, s, p, ceil = case
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(dtype)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+    x = case_input(shape, dtype, channels_last, torch.Generator().manual_seed(1))
     y, y_ref, gx, gx_ref = run_both(x, k, s, p, ceil, grad)
     assert y.dtype == dtype and y.shape == y_ref.shape
     assert y.shape == F.max_pool3d(x.double(), k, s, p, ceil_mode=ceil).shape
@@ -295,13 +289,10 @@ def test_bad_input_is_a_clear_error(call, error, match):
         call()
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("dtype", OPCHECK_DTYPES, ids=str)
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_opcheck(dtype, channels_last):
-    x = torch.randn(2, 3, 5, 6, 7, dtype=dtype)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    x.requires_grad_(dtype != torch.bfloat16)
+    x = opcheck_input(dtype, channels_last)
     args = (x, [3, 3, 3], [2, 2, 2], [1, 1, 1], True, False)
     torch.library.opcheck(torch.ops.softpool3d.forward.default, args)
     y, lse = torch.ops.softpool3d.forward(*args)

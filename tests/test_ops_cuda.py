@@ -9,7 +9,7 @@ import torch
 import softpool3d
 from softpool3d import reference
 from _infinity_cases import check, run, windows_tensor
-from _pool_cases import CASES, DTYPES, TOL, assert_close_to, case_id
+from _pool_cases import CASES, DTYPES, TOL, assert_close_to, case_id, case_input
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -34,9 +34,7 @@ def _run(x, k, s, p, ceil, grad, g):
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_cuda_matches_reference_and_cpu(case, grad, channels_last, dtype):
     shape, k, s, p, ceil = case
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(dtype)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+    x = case_input(shape, dtype, channels_last, torch.Generator().manual_seed(1))
     xr = x.double().requires_grad_()
     y_ref = reference.soft_pool3d(xr, k, s, p, ceil, grad)
     g = torch.randn(y_ref.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))

@@ -3,7 +3,6 @@ tools/prepare_dataset.py refuses a list line that would read a source outside th
 folder or write an output outside OUT (exit 2, naming the list, the line and the resolved path,
 nothing written), the loaders refuse the same lines, and the ``auto`` frame cache sits at the
 dataset root whatever the lists name. Real generated videos, the real tools."""
-from functools import partial
 import os
 import shutil
 from pathlib import Path
@@ -11,16 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import _tiny_run
-from _tiny_run import CONFIG
+from _tiny_run import CONFIG, soft_overrides as overrides
 from softpool3d.cli import prepare_dataset as prepare_tool
 from softpool3d.cli import train as train_tool
 from softpool3d.datasets import AnnotationError, build_dataset
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.frame_cache import as_frame_cache
 
-# these tests inspect SoftPool runs
-overrides = partial(_tiny_run.overrides, pool="soft")
 
 
 def _avi(path):

@@ -2,17 +2,14 @@
 inside the run folder only: a file called ``last`` or ``best`` in the working directory (another
 model's checkpoint) never replaces the run's own in the final test of tools/train.py. Real tiny
 trainings."""
-from functools import partial
 import json
 import shutil
 
 import pytest
 
-import _tiny_run
+from _tiny_run import soft_train as train
 from softpool3d.engine import checkpoint as ckpt
 
-# these tests inspect SoftPool runs
-train = partial(_tiny_run.train, pool="soft")
 
 
 @pytest.fixture(scope="module")

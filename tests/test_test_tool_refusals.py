@@ -2,29 +2,15 @@
 override that contradicts it is refused with the differences listed, before anything is
 evaluated or written, while the keys of where the data is and how the test runs may change.
 Fold templates and --folds are checked before the first fold runs. Real tiny trainings."""
-from functools import partial
 import json
 import shutil
 
 import pytest
 import torch
 
-import _tiny_run
-from _tiny_run import CONFIG
+from _tiny_run import CONFIG, soft_overrides as overrides, soft_train as train
 from softpool3d.cli import test as test_tool
 from softpool3d.engine import checkpoint as ckpt
-
-# these tests inspect SoftPool runs
-overrides = partial(_tiny_run.overrides, pool="soft")
-train = partial(_tiny_run.train, pool="soft")
-
-
-@pytest.fixture(scope="module")
-def soft_run(data_root, tmp_path_factory):
-    """A SoftPool run (model.pool=soft, given on the command line as the README does)."""
-    out = tmp_path_factory.mktemp("runs") / "run01"
-    assert train(data_root, out) == 0
-    return out
 
 
 def test_a_config_that_contradicts_the_checkpoint_is_refused_listing_the_differences(

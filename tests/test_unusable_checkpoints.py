@@ -3,28 +3,15 @@
 payload, a truncated file, a folder or a file without weights; --resume of a plain state dict or a
 folder; tools/test.py with a plain state dict. No traceback, no code run, no hint that does not
 fit (a --fresh restart for a broken init_checkpoint, a re-save for a pickle)."""
-from functools import partial
 import os
 
 import pytest
 import torch
 
-import _tiny_run
-from _tiny_run import CONFIG
+from _tiny_run import CONFIG, soft_overrides as overrides, soft_train as train
 from softpool3d.cli import test as test_tool
 from softpool3d.cli import train as train_tool
 from softpool3d.engine import checkpoint as ckpt
-
-# these tests inspect SoftPool runs
-overrides = partial(_tiny_run.overrides, pool="soft")
-train = partial(_tiny_run.train, pool="soft")
-
-
-@pytest.fixture(scope="module")
-def run(data_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "run"
-    assert train(data_root, out) == 0
-    return out
 
 
 class RunsCode:
@@ -64,13 +51,14 @@ def _no_tensors(path, run):
     ("folder", "is a folder, not a checkpoint file"),
     ("no_tensors", "holds no weights to load"),
 ])
-def test_init_checkpoint_unusable_exits_2_naming_the_key(data_root, run, tmp_path, capsys, kind,
-                                                         says):
+def test_init_checkpoint_unusable_exits_2_naming_the_key(data_root, soft_run, tmp_path, capsys,
+                                                         kind, says):
     marker = tmp_path / "pwned"
     path = tmp_path / "pretrained.pth"
-    path = {"pickle": lambda: _pickle(path, marker), "truncated": lambda: _truncated(path, run),
-            "folder": lambda: _folder(path, run),
-            "no_tensors": lambda: _no_tensors(path, run)}[kind]()
+    path = {"pickle": lambda: _pickle(path, marker),
+            "truncated": lambda: _truncated(path, soft_run),
+            "folder": lambda: _folder(path, soft_run),
+            "no_tensors": lambda: _no_tensors(path, soft_run)}[kind]()
     torch.set_num_threads(1)
     out = tmp_path / "ft"
     code = train_tool.main([CONFIG, *overrides(data_root), f"model.init_checkpoint={path}",
@@ -92,16 +80,16 @@ def test_init_checkpoint_missing_names_the_key(data_root, tmp_path, capsys):
         f"error: config key 'model.init_checkpoint': no such checkpoint: {gone}")
 
 
-def test_resume_of_a_plain_state_dict_or_a_folder_exits_2(data_root, run, tmp_path, capsys):
+def test_resume_of_a_plain_state_dict_or_a_folder_exits_2(data_root, soft_run, tmp_path, capsys):
     plain = tmp_path / "weights.pth"
-    torch.save(ckpt.load(str(run / "last.pth"))["model"], plain)
+    torch.save(ckpt.load(str(soft_run / "last.pth"))["model"], plain)
     assert train(data_root, tmp_path / "new", "--resume", str(plain)) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {plain}: not a training checkpoint written by tools/train.py: "
                           "it is a plain state dict (tensors only) and lacks 'model', 'epoch', 'config'")
     assert "model.init_checkpoint" in err and "KeyError" not in err and "Traceback" not in err
-    assert train(data_root, tmp_path / "new", "--resume", str(run)) == 2
-    assert f"error: {run}: is a folder, not a checkpoint file" in capsys.readouterr().err
+    assert train(data_root, tmp_path / "new", "--resume", str(soft_run)) == 2
+    assert f"error: {soft_run}: is a folder, not a checkpoint file" in capsys.readouterr().err
 
 
 def test_a_plain_state_dict_as_last_falls_back_to_previous(data_root, tmp_path, capsys):
@@ -115,10 +103,10 @@ def test_a_plain_state_dict_as_last_falls_back_to_previous(data_root, tmp_path, 
     assert f"resumed from {out / 'previous.pth'} (epoch 1/2)" in text
 
 
-def test_the_test_tool_refuses_a_plain_state_dict_with_or_without_a_config(data_root, run,
+def test_the_test_tool_refuses_a_plain_state_dict_with_or_without_a_config(data_root, soft_run,
                                                                            tmp_path, capsys):
     plain = tmp_path / "weights.pth"
-    torch.save(ckpt.load(str(run / "last.pth"))["model"], plain)
+    torch.save(ckpt.load(str(soft_run / "last.pth"))["model"], plain)
     for argv in (["--checkpoint", str(plain)],
                  [CONFIG, *overrides(data_root), "--checkpoint", str(plain)]):
         assert test_tool.main([*argv, "--output-dir", str(tmp_path / "t")]) == 2
