@@ -30,6 +30,7 @@ import sys
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import convergence, stats
+from .results import RunResult, TestResult, looks_like_results
 
 REFERENCE = "original"
 NO_RESULTS = "profiles-only"
@@ -66,40 +67,44 @@ def find_json(paths: Iterable[str]) -> List[str]:
     return sorted(set(found))
 
 
-def load(paths: Iterable[str]) -> Tuple[List[dict], List[dict]]:
-    """``(results, profiles)`` from the JSON files under ``paths`` (each dict gets ``_path``)."""
+def load(paths: Iterable[str]) -> Tuple[List[RunResult], List[dict]]:
+    """``(results, profiles)`` from the JSON files under ``paths``: each result read through
+    :class:`softpool3d.results.RunResult` (its ``source``: the file), each profile a dict (with
+    ``_path``)."""
     results, profiles = [], []
     for path in find_json(paths):
         try:
             with open(path) as f:
                 data = json.load(f)
+            if not isinstance(data, dict):
+                continue
+            if "flops_per_view" in data or "memory_method" in data:
+                profiles.append(dict(data, _path=path))
+            elif isinstance(data.get("mean"), dict) and "folds" in data:  # tools/test.py --folds
+                results.append(_from_test_results(data, path))
+            elif looks_like_results(data):
+                results.append(RunResult.from_dict(data, source=path))
         except (OSError, ValueError) as err:
             print(f"report.py: skipping {path}: {err}", file=sys.stderr)
-            continue
-        if not isinstance(data, dict):
-            continue
-        data["_path"] = path
-        if "flops_per_view" in data or "memory_method" in data:
-            profiles.append(data)
-        elif isinstance(data.get("mean"), dict) and "folds" in data:  # tools/test.py --folds
-            results.append(_from_test_results(data))
-        elif "top1" in data or "config" in data:
-            results.append(data)
     # a run folder's results.json already holds its test; a test_results.json beside it is a rerun
-    with_results = {os.path.dirname(r["_path"]) for r in results
-                    if os.path.basename(r["_path"]) == "results.json"}
-    results = [r for r in results if os.path.basename(r["_path"]) == "results.json"
-               or os.path.dirname(r["_path"]) not in with_results]
+    with_results = {os.path.dirname(r.source) for r in results
+                    if os.path.basename(r.source) == "results.json"}
+    results = [r for r in results if os.path.basename(r.source) == "results.json"
+               or os.path.dirname(r.source) not in with_results]
     return results, profiles
 
 
-def _from_test_results(data: dict) -> dict:
-    """A result from tools/test.py's ``test_results.json``: the mean over its folds."""
+def _from_test_results(data: dict, path: str) -> RunResult:
+    """A result from tools/test.py's ``test_results.json``: the mean top-1 and top-5 over its
+    folds (their skipped videos summed); its other keys that results.json also has are read as
+    such, the rest kept in ``extra``."""
     folds = [f for f in data["folds"].values() if isinstance(f, dict)]
     skipped = [f.get("skipped") for f in folds if isinstance(f.get("skipped"), int)]
-    return {**{k: v for k, v in data.items() if k not in ("folds", "mean")},
-            "top1": data["mean"].get("top1"), "top5": data["mean"].get("top5"),
-            "skipped_videos": sum(skipped) if skipped else None}
+    record = RunResult.from_dict({k: v for k, v in data.items() if k not in ("folds", "mean")},
+                                 source=path)
+    record.test = TestResult(top1=data["mean"].get("top1"), top5=data["mean"].get("top5"),
+                             skipped=sum(skipped) if skipped else None)
+    return record
 
 
 def _sites(value) -> str:
@@ -115,19 +120,19 @@ def _percent(value) -> Optional[float]:
     return 100.0 * value if value <= 1.0 else float(value)
 
 
-def run_key(result: dict) -> Dict[str, Any]:
+def run_key(result: RunResult) -> Dict[str, Any]:
     """What identifies a configuration (everything but the seed) and the run's seed."""
-    cfg = result.get("config") or {}
+    cfg = result.config or {}
     data = cfg.get("data") or {}
-    pool = _first(result.get("pool"), _get(cfg, "model", "pool"))
+    pool = _first(result.pool, _get(cfg, "model", "pool"))
     clips, crops = data.get("num_clips"), data.get("num_crops")
-    views = _first(result.get("num_views"), clips * crops if clips and crops else None)
+    views = _first(result.value("num_views"), clips * crops if clips and crops else None)
     return {
-        "dataset": _first(result.get("dataset"), data.get("name")) or "-",
-        "model": _first(result.get("model"), _get(cfg, "model", "name")),
+        "dataset": _first(result.dataset, data.get("name")) or "-",
+        "model": _first(result.model, _get(cfg, "model", "name")),
         "pool": pool,
         "pool_sites": "published" if pool == REFERENCE else
-        _sites(_first(result.get("pool_sites"), _get(cfg, "model", "pool_sites"))),
+        _sites(_first(result.pool_sites, _get(cfg, "model", "pool_sites"))),
         "num_frames": data.get("num_frames"), "sampling_rate": data.get("sampling_rate"),
         "crop_size": _first(data.get("test_crop_size"), data.get("crop_size")),
         "views": views,
@@ -140,8 +145,8 @@ GROUP = ("dataset", "model", "pool", "pool_sites", "num_frames", "sampling_rate"
 PAIR = ("dataset", "model", "num_frames", "sampling_rate", "crop_size", "views")
 
 
-def _seed(result: dict):
-    return _first(_get(result, "config", "train", "seed"), result.get("seed"), 0)
+def _seed(result: RunResult):
+    return _first(_get(result.config, "train", "seed"), result.extra.get("seed"), 0)
 
 
 def match_profile(key: Dict[str, Any], profiles: List[dict]) -> Optional[dict]:
@@ -159,7 +164,7 @@ def match_profile(key: Dict[str, Any], profiles: List[dict]) -> Optional[dict]:
     return None
 
 
-def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERENCE,
+def aggregate(results: List[RunResult], profiles: List[dict], reference: str = REFERENCE,
               confidence: float = 0.95, margin: float = stats.MARGIN) -> Dict[str, List[dict]]:
     """Rows (one per configuration) grouped by dataset; see the module docstring."""
     groups: Dict[tuple, dict] = {}
@@ -170,14 +175,14 @@ def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERE
     rows = []
     for g in groups.values():
         key, all_runs = g["key"], g["runs"]
-        status = {s: convergence.run_status(r)["status"] for s, r in all_runs.items()}
+        status = {s: convergence.run_status(r.to_dict())["status"] for s, r in all_runs.items()}
         # converged runs, and runs without a history to judge (a test of a published checkpoint)
         runs = {s: r for s, r in all_runs.items() if status[s] in INCLUDED}
         row = dict(key, n=len(all_runs), seeds=sorted(all_runs), all_runs=all_runs, runs=runs,
                    status=status, converged=len(runs),
                    unknown=sum(st == convergence.UNKNOWN for st in status.values()))
         for m, _ in METRICS:
-            row[m] = stats.summarize([_percent(r.get(m)) for r in runs.values()], confidence,
+            row[m] = stats.summarize([_percent(r.value(m)) for r in runs.values()], confidence,
                                      stats.ACCURACY)
         prof = match_profile(key, profiles)
         row["profile"] = prof
@@ -188,7 +193,7 @@ def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERE
         row["gflops_x_views"] = gpv * key["views"] if gpv is not None and key["views"] else None
         row["convention"] = (prof or {}).get("convention")
         row["params"] = _first((prof or {}).get("params"),
-                               *[r.get("params") for r in runs.values()])
+                               *[r.extra.get("params") for r in runs.values()])
         row["train_peak_mib"] = None if (prof or {}).get("train_peak_bytes") is None \
             else prof["train_peak_bytes"] / 2**20
         row["train_step_ms"] = (prof or {}).get("train_step_ms")
@@ -202,8 +207,8 @@ def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERE
         if ref is not None and row is not ref:
             for m, _ in METRICS:
                 row["paired"][m] = stats.paired_difference(
-                    {s: _percent(r.get(m)) for s, r in row["runs"].items()},
-                    {s: _percent(r.get(m)) for s, r in ref["runs"].items()}, confidence, margin)
+                    {s: _percent(r.value(m)) for s, r in row["runs"].items()},
+                    {s: _percent(r.value(m)) for s, r in ref["runs"].items()}, confidence, margin)
     tables: Dict[str, List[dict]] = {}
     for row in sorted(rows, key=lambda r: (str(r["model"]), r["pool"] != reference,
                                            str(r["pool"]), str(r["pool_sites"]))):
@@ -211,9 +216,9 @@ def aggregate(results: List[dict], profiles: List[dict], reference: str = REFERE
     return tables
 
 
-def _train_rate(result: dict) -> Optional[float]:
+def _train_rate(result: RunResult) -> Optional[float]:
     """Training clips/s of a run over its epochs (from its history)."""
-    hist = [h.get("train") or {} for h in result.get("history") or []]
+    hist = [h.get("train") or {} for h in result.history or []]
     clips = sum(h.get("clips", 0) for h in hist)
     secs = sum(h.get("time_s", 0) for h in hist)
     return clips / secs if clips and secs else None
@@ -251,7 +256,7 @@ def _seed_values(r: dict, metric: str = "top1") -> str:
     """Each seed's value, those that did not converge marked with their state."""
     out = []
     for s in r["seeds"]:
-        v = _percent(r["all_runs"][s].get(metric))
+        v = _percent(r["all_runs"][s].value(metric))
         text = "-" if v is None else f"{v:.1f}"
         state = r["status"][s]
         out.append(text if state in INCLUDED else f"({text}, {state})")
@@ -290,8 +295,8 @@ def to_markdown(dataset: str, rows: List[dict]) -> str:
 def pool_swaps(row: dict) -> Optional[Dict[str, str]]:
     """``{module: "old -> new"}`` the row's runs replaced (results.json's ``pool_swaps``; None for
     results written without it). Runs of one row that disagree are a ValueError."""
-    found = {json.dumps(r.get("pool_swaps"), sort_keys=True) for r in row["all_runs"].values()
-             if r.get("pool_swaps") is not None}
+    found = {json.dumps(r.pool_swaps, sort_keys=True) for r in row["all_runs"].values()
+             if r.pool_swaps is not None}
     if len(found) > 1:
         raise ValueError(f"runs of {row['model']} / {row['pool']} ({row['pool_sites']}) replaced "
                          f"different modules: {sorted(found)}")
@@ -395,7 +400,7 @@ def plot(path: str, dataset: str, rows: List[dict]) -> int:
             # every seed beside the mean: filled = converged, hollow = not (not in the mean)
             dx = (lambda v: v * 1.04) if log else (lambda v: v + 0.02 * span)
             for seed in r["seeds"]:
-                v = _percent(r["all_runs"][seed].get("top1"))
+                v = _percent(r["all_runs"][seed].value("top1"))
                 if v is None:
                     continue
                 ok = r["status"][seed] in INCLUDED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import statistics
 import time
@@ -12,6 +13,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from softpool3d.config import ConfigError, resolve_dict_paths, save_config, to_dict
+from softpool3d.results import RunResult, TestResult
 
 from . import compose
 from . import checkpoint as ckpt
@@ -201,22 +203,24 @@ def _train_locked(cfg, device, wall0, out_dir, resume, hooks, allow_changes) -> 
     train_s = state.elapsed_s
     digests = du.all_gather_object(weights_digest(model))
 
-    results = {"model": cfg.model.name, "pool": cfg.model.pool, "dataset": cfg.data.name,
-               "pool_sites": cfg.model.pool_sites,
-               "pool_swaps": dict(getattr(ckpt.unwrap(model), "pool_swaps", {})),
-               "fold": cfg.data.fold, "epochs": state.epoch, "best_val_top1": state.best_metric,
-               "final_train_loss": state.history[-1]["train"]["loss"] if state.history else None}
+    # results.json: the record's keys and their meaning are softpool3d/results.py's
+    results = RunResult(
+        model=cfg.model.name, pool=cfg.model.pool, dataset=cfg.data.name,
+        pool_sites=cfg.model.pool_sites,
+        pool_swaps=dict(getattr(ckpt.unwrap(model), "pool_swaps", {})),
+        fold=cfg.data.fold, epochs=state.epoch, best_val_top1=state.best_metric,
+        final_train_loss=state.history[-1]["train"]["loss"] if state.history else None)
     bad = BadVideos(state.bad_videos)
     if cfg.test.enabled:
         test = test_checkpoint(cfg, model, device, out_dir, checkpoint=cfg.test.checkpoint,
                                known_bad=bad)
         bad.add("test", test["bad_videos"], test["substitutions"])
-        results.update(_summary(test), checkpoint=test["checkpoint"])
+        results.test = TestResult.from_metrics(test)
         if du.is_main():  # TensorBoard's test/ tags and a "test" record in metrics.jsonl
             log_test(out_dir, state.epoch, results_metrics(test), cfg.train.tensorboard)
     mems = du.all_gather_object(runinfo.peak_memory(device))
-    results.update(
-        skipped_videos=bad.counts(), bad_videos=bad.listing(),
+    results = dataclasses.replace(
+        results, skipped_videos=bad.counts(), bad_videos=bad.listing(),
         substitutions={s: bad.substitutions.get(s, 0) for s in ("train", "val", "test")},
         resumes=state.resumes, train_time_s=round(train_s, 3),
         wall_time_s=round(time.time() - wall0, 3),
@@ -226,11 +230,11 @@ def _train_locked(cfg, device, wall0, out_dir, resume, hooks, allow_changes) -> 
         history=state.history, config=config_dict, git_commit=runinfo.git_commit(),
         versions=runinfo.package_versions())
     if du.is_main():
-        atomic_write_json(results, os.path.join(out_dir, "results.json"))
+        results.to_json(os.path.join(out_dir, "results.json"))
         if bad.videos:
             print(f"bad videos: {len(bad.videos)} distinct (listed in results.json), "
                   f"{sum(bad.substitutions.values())} substitutions", flush=True)
-    return results
+    return results.to_dict()
 
 
 def test_checkpoint(cfg, model, device, out_dir: Optional[str], checkpoint: str = "last",
