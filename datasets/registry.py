@@ -14,13 +14,21 @@ from .video_dataset import VideoDataset
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset name: nominal class count, annotation loader, folds, and whether horizontal
-    flipping keeps labels valid (not for the synthetic set, where left/right motion is the class)."""
+    """A dataset name: nominal class count, annotation loader, folds, whether horizontal flipping
+    keeps labels valid (not for the synthetic set, where left/right motion is the class), and
+    whether an ``annotation_file`` that is a file stands for the folder that holds it (HMDB-51 keeps
+    one list per class and split: any one of them names the folder of every split's lists)."""
     name: str
     num_classes: Optional[int]
     load: Callable  # (root, split, fold, annotation_file) -> (items, classes)
     folds: tuple = (1,)
     hflip: bool = True
+    list_file_names_folder: bool = False
+
+    @property
+    def has_folds(self) -> bool:
+        """More than one official train/test fold (UCF-101, HMDB-51): runs and messages name it."""
+        return len(self.folds) > 1
 
 
 def _load_kinetics(root, split, fold, annotation_file):
@@ -60,7 +68,7 @@ DATASETS = {
     "kinetics600": DatasetSpec("kinetics600", 600, _load_kinetics),
     "kinetics700": DatasetSpec("kinetics700", 700, _load_kinetics),
     "ucf101": DatasetSpec("ucf101", 101, _load_ucf101, folds=(1, 2, 3)),
-    "hmdb51": DatasetSpec("hmdb51", 51, _load_hmdb51, folds=(1, 2, 3)),
+    "hmdb51": DatasetSpec("hmdb51", 51, _load_hmdb51, folds=(1, 2, 3), list_file_names_folder=True),
     "synthetic": DatasetSpec("synthetic", None, _load_ucf101, hflip=False),
 }
 
@@ -83,7 +91,7 @@ def load_records(name, root, split, fold=1, *, strict=False, annotation_file=Non
                 if name == "synthetic" else "")
         raise FileNotFoundError(f"dataset folder {root} does not exist{hint}")
     items, classes = spec.load(root, split, fold, annotation_file)
-    source = f"the {name} {split} annotations" + (f" (fold {fold})" if len(spec.folds) > 1 else "")
+    source = f"the {name} {split} annotations" + (f" (fold {fold})" if spec.has_folds else "")
     if not items:
         raise ValueError(f"{source} list no videos (an empty list file?)")
     return drop_missing(items, strict=strict, source=source), classes

@@ -7,7 +7,9 @@ it is safe on any ``nn.Module`` and on a model fixed before.
 2. X3D and R(2+1)D end in a ``Softmax`` head activation: removed, so models output logits (what
    ``CrossEntropyLoss`` wants); parameter-free, so parameter counts are unchanged.
 3. SlowFast's first ``MultiPathWayWithFuse`` writes its outputs into the caller's input list:
-   ``inplace`` is switched off, so a list can be passed again and again.
+   ``inplace`` is switched off, so a list can be passed again and again. A model that was not fixed
+   (built elsewhere, loaded whole) may still do it: callers that reuse an input hand it
+   :func:`fresh_input`, the one place that knows this.
 4. ``create_slowfast`` crashes on a ``head_pool`` other than AvgPool3d/AdaptiveAvgPool3d: builders
    never pass one; pools are swapped after building (:mod:`.swap`).
 """
@@ -17,7 +19,7 @@ import numbers
 
 from torch import nn
 
-__all__ = ["fix_pytorchvideo"]
+__all__ = ["fix_pytorchvideo", "fresh_input"]
 
 _POOL_ATTRS = ("kernel_size", "stride", "padding", "dilation", "output_size")
 
@@ -45,3 +47,13 @@ def fix_pytorchvideo(model: nn.Module) -> nn.Module:
         if isinstance(module, MultiPathWayWithFuse):
             module.inplace = False
     return model
+
+
+def fresh_input(inputs):
+    """``inputs`` with every list (or tuple) rebuilt as a new list, the tensors themselves shared:
+    what to pass a model that may write into a list it is handed (pitfall 3: pytorchvideo's SlowFast
+    overwrites its ``[slow, fast]`` input), so the caller's list stays as it was. A tensor is
+    returned as is."""
+    if isinstance(inputs, (list, tuple)):
+        return [fresh_input(x) for x in inputs]
+    return inputs

@@ -41,10 +41,10 @@ NOISY_SPREAD = 0.20  # IQR / median above this: the timing is flagged as noisy
 # inputs
 
 def _clone(inputs):
-    """A fresh copy of the input structure (pytorchvideo's SlowFast overwrites its input list)."""
-    if isinstance(inputs, torch.Tensor):
-        return inputs
-    return [_clone(x) for x in inputs]
+    """A fresh copy of the input structure, the tensors shared: a model may write into a list it is
+    handed (``softpool3d.models.fresh_input`` knows which)."""
+    from .models.pitfalls import fresh_input  # imported on the first call, then a cache lookup
+    return fresh_input(inputs)
 
 
 def _nbytes(inputs) -> int:

@@ -193,3 +193,18 @@ def test_resumed_scheduler_follows_the_config():
     # linear lr scaling to the total batch
     cfg.optim.base_batch_size = 64
     assert build_optimizer(model, cfg.optim, total_batch=16).param_groups[0]["lr"] == 1.0
+
+
+# ----------------------------------------------------------------------------- dataset facts
+
+def test_the_engine_asks_the_dataset_registry():
+    from softpool3d.datasets import DATASETS
+    from softpool3d.engine import compose
+    assert {n for n, spec in DATASETS.items() if spec.has_folds} == {"ucf101", "hmdb51"}
+    assert {n for n, spec in DATASETS.items() if spec.list_file_names_folder} == {"hmdb51"}
+    for name, folded in (("ucf101", True), ("hmdb51", True), ("kinetics400", False),
+                         ("synthetic", False)):
+        cfg = load_config(None, [f"data.name={name}", "data.fold=2" if folded else "data.fold=1",
+                                 "model.name=r3d_tiny", "model.pool=soft"])
+        want = "r3d_tiny_soft_fold2" if folded else "r3d_tiny_soft"
+        assert compose.default_output_dir(cfg) == os.path.join("runs", name, want)

@@ -18,7 +18,8 @@ from softpool3d.engine.logger import RunLogger
 from softpool3d.engine.mixing import BatchMixer
 from softpool3d.engine.optim import build_optimizer, build_scheduler, follow_config
 from softpool3d.engine.resume import ResumeRefused, check as resume_check
-from softpool3d.engine.trainer import TrainState, make_ema, steps_per_epoch, train_one_epoch
+from softpool3d.engine.trainer import (EpochSettings, TrainState, make_ema, steps_per_epoch,
+                                       train_one_epoch)
 from _tiny_run import CONFIG, MEDIUM
 
 SYNTHETIC = MEDIUM  # the size of conftest's data_root here
@@ -59,7 +60,8 @@ def run_epoch(cfg, model, data, ema=None, mixer=None, state=None):
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     state = state or TrainState()
     stats = train_one_epoch(model, data, opt, sched, scaler, nn.CrossEntropyLoss(),
-                            torch.device("cpu"), cfg, 0, state, RunLogger(None), len(data),
+                            torch.device("cpu"), EpochSettings.from_config(cfg), 0, state,
+                            RunLogger(None), len(data),
                             ema=ema, mixer=mixer)
     return opt, sched, state, stats
 
@@ -83,6 +85,25 @@ def test_every_family_has_the_same_part_names(name):
     assert len(owned) == len(set(owned)) == len(list(model.parameters()))
     head_shapes = [tuple(p.shape) for p in parts["head"].parameters()]
     assert any(s[0] == 5 for s in head_shapes)
+
+
+def test_the_parts_are_the_models_and_seen_through_wrappers():
+    from softpool3d import models
+    model = models.build_model("r3d_tiny", 5)
+    bare = models.model_parts(model)
+    wrapped = model_parts(torch.compile(model))  # finetune's: the network inside the wrapper
+    assert list(bare) == list(wrapped) and all(bare[k] is wrapped[k] for k in bare)
+    with pytest.raises(ValueError, match=r"^Sequential: cannot name its parts \(stem, stages, "
+                                         r"head\): 1 top-level pieces hold parameters$"):
+        model_parts(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
+
+
+def test_epoch_settings_come_from_the_config():
+    cfg = cfg_of("finetune.freeze=[stem]", "finetune.freeze_bn_stats=true", "optim.clip_grad=2",
+                 "train.accumulate_steps=3", "optim.epochs=4", "train.log_every=7")
+    s = EpochSettings.from_config(cfg)
+    assert (s.epochs, s.accumulate_steps, s.clip_grad, s.amp, s.log_every, s.freeze_bn_stats,
+            s.frozen_parts) == (4, 3, 2.0, cfg.train.amp, 7, True, ("stem",))
 
 
 def test_an_unknown_part_names_the_key_and_the_valid_parts():

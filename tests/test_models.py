@@ -330,6 +330,32 @@ def test_slowfast_input_list_is_not_overwritten():
     torch.testing.assert_close(a, b)
 
 
+def test_fresh_input_keeps_an_unfixed_slowfast_off_the_callers_list():
+    from pytorchvideo.models.net import MultiPathWayWithFuse
+    from softpool3d.engine.evaluate import forward
+    from softpool3d.models import fresh_input
+    model = small_model("slowfast_tiny").eval()
+    for m in model.modules():  # undo pitfall 3's fix: the model writes into its input list again
+        if isinstance(m, MultiPathWayWithFuse):
+            m.inplace = True
+    x = small_input("slowfast_tiny")
+    kept = list(x)
+    with torch.no_grad():
+        a = forward(model, x)  # the engine's forward hands it fresh_input(x)
+        assert all(t is k for t, k in zip(x, kept))
+        b = model(fresh_input(x))
+        assert all(t is k for t, k in zip(x, kept))
+        model(x)  # unprotected: the caller's list is overwritten
+    assert any(t is not k for t, k in zip(x, kept))
+    torch.testing.assert_close(a, b)
+    t = torch.zeros(1)
+    assert fresh_input(t) is t
+    nested = (t, [t])
+    out = fresh_input(nested)
+    assert type(out) is list and len(out) == 2 and out[0] is t
+    assert type(out[1]) is list and out[1] is not nested[1] and out[1][0] is t
+
+
 def test_stochastic_model_is_reproducible_under_seed():
     model = small_model("i3d_tiny", "stochastic")
     x = small_input("i3d_tiny")

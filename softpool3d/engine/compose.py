@@ -22,7 +22,6 @@ from . import finetune
 from .checkpoint import CheckpointError
 from .evaluate import ShardSampler
 
-FOLDED = ("ucf101", "hmdb51")
 # build_dataset arguments the config sets itself (data.options may not)
 _SET_BY_CONFIG = ("name", "root", "split", "fold", "num_frames", "sampling_rate", "crop_size",
                   "mode", "alpha", "seed", "train_scale", "test_scale", "num_clips", "num_crops",
@@ -186,7 +185,8 @@ def resolve(cfg):
 
 def default_output_dir(cfg) -> str:
     name = f"{cfg.model.name}_{cfg.model.pool}"
-    if cfg.data.name in FOLDED:
+    spec = DATASETS.get(cfg.data.name)
+    if spec is not None and spec.has_folds:
         name += f"_fold{cfg.data.fold}"
     return os.path.join("runs", cfg.data.name, name)
 
@@ -217,7 +217,7 @@ def annotation_file(cfg, split: str):
 
 def _split_error(cfg, split: str, mode: str, fold, e: Exception) -> ConfigError:
     key = _SPLIT_KEY.get(mode, "data.test_split")
-    folded = len(DATASETS[cfg.data.name].folds) > 1
+    folded = DATASETS[cfg.data.name].has_folds
     return ConfigError(f"config key {key!r} ({split!r}{f', fold {fold}' if folded else ''}): {e}")
 
 
@@ -264,7 +264,9 @@ def check_run_splits(cfg, train_ds, val_ds=None, main: bool = True) -> None:
     than the videos warns once (``main``) before any DataLoader worker starts. ConfigError (or
     AnnotationError) otherwise."""
     ann = cfg.data.options.get("annotation_file")
-    if isinstance(ann, str) and os.path.isfile(ann) and cfg.data.name != "hmdb51":
+    spec = DATASETS.get(cfg.data.name)
+    names_folder = spec is not None and spec.list_file_names_folder  # not one list for all splits
+    if isinstance(ann, str) and os.path.isfile(ann) and not names_folder:
         splits = {split for _, split in needed_splits(cfg)}
         if len(splits) > 1:
             raise ConfigError(

@@ -12,6 +12,8 @@ import torch
 from torch.utils.data import Sampler
 from tqdm import tqdm
 
+from softpool3d.models.pitfalls import fresh_input
+
 from . import badvideos
 from . import distributed as du
 from .._files import atomic_write
@@ -43,7 +45,7 @@ def to_device(video: Video, device: torch.device) -> Video:
 
 
 def flatten_views(video: Video):
-    """``(B, V, C, T, H, W)`` (or a SlowFast list of them) -> ``(B*V, C, T, H, W)`` and ``(B, V)``;
+    """``(B, V, C, T, H, W)`` (or a list of them, one per pathway) -> ``(B*V, C, T, H, W)`` and ``(B, V)``;
     a single-view ``(B, C, T, H, W)`` batch has V = 1."""
     first = video[0] if isinstance(video, (list, tuple)) else video
     if first.dim() == 5:
@@ -55,8 +57,8 @@ def flatten_views(video: Video):
 
 
 def forward(model: torch.nn.Module, video: Video) -> torch.Tensor:
-    # SlowFast's forward overwrites its input list: hand it a fresh one
-    return model(list(video) if isinstance(video, (list, tuple)) else video)
+    """``model`` on ``video``, handed a fresh list where it is one (see ``models.fresh_input``)."""
+    return model(fresh_input(video))
 
 
 def show_progress(progress: Optional[bool] = None) -> bool:

@@ -1,21 +1,17 @@
 """Fine-tuning controls on a built model: its named parts (``stem``, ``stage1`` ... ``stageN``,
-``head``, the same names for every family), frozen parts, frozen BatchNorm statistics and affine
+``head``, the same names for every family; which module is which part is the models' knowledge:
+:func:`softpool3d.models.model_parts`), frozen parts, frozen BatchNorm statistics and affine
 parameters, and per-part learning-rate multipliers (a separate head lr, layer-wise decay).
-
-The parts are the top-level pieces of the network that hold parameters, in forward order:
-pytorchvideo's ``Net.blocks`` (stem, the res stages / SlowFast's fused pathways, the head; the
-parameter-free pools between them belong to no part) and torchvision's VideoResNet children
-(``stem``, ``layer1`` ... ``layer4`` -> ``stage1`` ... ``stage4``, ``fc`` -> ``head``). The first is
-the stem, the last the head, the ones between the stages.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterable, List
+from typing import Dict, Iterable, List, Sequence
 
 from torch import nn
 
 from softpool3d.config import ConfigError
+from softpool3d.models.parts import model_parts as _network_parts
 
 from .checkpoint import unwrap
 
@@ -23,16 +19,9 @@ _BN = nn.modules.batchnorm._BatchNorm
 
 
 def model_parts(model: nn.Module) -> "OrderedDict[str, nn.Module]":
-    """``{part name: module}`` in forward order: ``stem``, ``stage1`` ... ``stageN``, ``head``."""
-    model = unwrap(model)
-    children = model.blocks if isinstance(getattr(model, "blocks", None), nn.ModuleList) \
-        else [m for _, m in model.named_children()]
-    holders = [m for m in children if any(True for _ in m.parameters())]
-    if len(holders) < 3:
-        raise ValueError(f"{type(model).__name__}: cannot name its parts (stem, stages, head): "
-                         f"{len(holders)} top-level pieces hold parameters")
-    names = ["stem"] + [f"stage{i}" for i in range(1, len(holders) - 1)] + ["head"]
-    return OrderedDict(zip(names, holders))
+    """``{part name: module}`` in forward order: ``stem``, ``stage1`` ... ``stageN``, ``head``, of
+    the network inside any DDP / torch.compile wrapper (see :func:`softpool3d.models.model_parts`)."""
+    return _network_parts(unwrap(model))
 
 
 def check_parts(model: nn.Module, names: Iterable[str], key: str = "finetune.freeze") -> List[str]:
@@ -64,17 +53,24 @@ def apply_freeze(model: nn.Module, fcfg) -> List[str]:
 
 
 def set_train_mode(model: nn.Module, fcfg) -> None:
-    """``model.train()``, then the BatchNorm layers whose statistics are frozen back in eval mode:
-    all of them with ``fcfg.freeze_bn_stats``, those of the frozen parts otherwise (a frozen part
-    is a fixed feature extractor: its statistics do not move either)."""
-    model.train()
+    """``train_mode`` with the ``finetune`` config section ``fcfg`` (None: plain ``model.train()``)."""
     if fcfg is None:
+        model.train()
         return
-    if fcfg.freeze_bn_stats:
+    train_mode(model, fcfg.freeze_bn_stats, fcfg.freeze)
+
+
+def train_mode(model: nn.Module, freeze_bn_stats: bool = False,
+               frozen_parts: Sequence[str] = ()) -> None:
+    """``model.train()``, then the BatchNorm layers whose statistics are frozen back in eval mode:
+    all of them with ``freeze_bn_stats``, those of ``frozen_parts`` otherwise (a frozen part is a
+    fixed feature extractor: its statistics do not move either)."""
+    model.train()
+    if freeze_bn_stats:
         roots = [unwrap(model)]
     else:
-        parts = model_parts(model) if fcfg.freeze else {}
-        roots = [parts[n] for n in fcfg.freeze]
+        parts = model_parts(model) if frozen_parts else {}
+        roots = [parts[n] for n in frozen_parts]
     for root in roots:
         for m in root.modules():
             if isinstance(m, _BN):

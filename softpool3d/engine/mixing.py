@@ -4,8 +4,8 @@ torchvision's transforms take a plain tensor as a batch of *images* (4-D) and re
 ``tv_tensors.Video`` is taken as a 5-D batch. Both transforms only use the batch dimension (mixup:
 ``roll(1, 0)``) and the last two, H and W (cutmix's box): our ``(N, C, T, H, W)`` clips, wrapped as
 ``Video``, are mixed correctly although ``Video`` means ``(N, T, C, H, W)``: every frame and channel
-of a clip gets the same box. SlowFast's two pathways (same N, H, W) are passed together and get the
-same mixing weight, the same partner and the same box. The labels become soft targets
+of a clip gets the same box. The pathways of a two-pathway input (same N, H, W) are passed together
+and get the same mixing weight, the same partner and the same box. The labels become soft targets
 ``(N, num_classes)``, which ``nn.CrossEntropyLoss`` takes as class probabilities (with label
 smoothing applied on top).
 """

@@ -13,7 +13,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from . import checkpoint as ckpt
 from . import distributed as du
 from ..runtime import cuda_autocast
 from .evaluate import evaluate, forward, to_device
-from .finetune import set_train_mode
+from .finetune import train_mode
 from .logger import RunLogger
 from .meters import topk_correct
 from .mixing import build_mixer
@@ -158,21 +158,41 @@ def _correct(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return topk_correct(logits.detach().float(), labels, (1,))[1]
 
 
-def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, device, cfg, epoch: int,
-                    state: TrainState, logger: RunLogger, batches: int,
-                    bad: Optional[Dict[str, str]] = None, ema: Optional[AveragedModel] = None,
-                    mixer=None) -> Dict[str, float]:
+@dataclass(frozen=True)
+class EpochSettings:
+    """What a training epoch reads besides its objects, taken from the config once
+    (``from_config``) and handed to ``train_one_epoch``."""
+    epochs: int                          # optim.epochs: the progress bar's "epoch e/E"
+    accumulate_steps: int = 1            # train.accumulate_steps: batches per optimiser step
+    clip_grad: Optional[float] = None    # optim.clip_grad: max gradient norm (None/0: off)
+    amp: str = "none"                    # train.amp: autocast dtype name
+    log_every: int = 0                   # train.log_every: a train_step log line every N steps
+    freeze_bn_stats: bool = False        # finetune.freeze_bn_stats: every BatchNorm in eval mode
+    frozen_parts: Tuple[str, ...] = ()   # finetune.freeze: their BatchNorms in eval mode too
+
+    @classmethod
+    def from_config(cls, cfg) -> "EpochSettings":
+        fcfg = getattr(cfg, "finetune", None)
+        return cls(epochs=cfg.optim.epochs, accumulate_steps=cfg.train.accumulate_steps,
+                   clip_grad=cfg.optim.clip_grad, amp=cfg.train.amp, log_every=cfg.train.log_every,
+                   freeze_bn_stats=bool(fcfg is not None and fcfg.freeze_bn_stats),
+                   frozen_parts=tuple(fcfg.freeze) if fcfg is not None else ())
+
+
+def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, device,
+                    settings: EpochSettings, epoch: int, state: TrainState, logger: RunLogger,
+                    batches: int, bad: Optional[Dict[str, str]] = None,
+                    ema: Optional[AveragedModel] = None, mixer=None) -> Dict[str, float]:
     """One pass over ``loader`` (at most ``batches`` batches, an optimiser step every
-    ``train.accumulate_steps`` of them); returns loss/top1/clips and the substitutions of bad
+    ``settings.accumulate_steps`` of them); returns loss/top1/clips and the substitutions of bad
     videos summed over the ranks, and the throughput. The bad videos met on this rank are added to
     ``bad`` (``{path: reason}``). ``ema`` is updated after every optimiser step; ``mixer`` (see
     mixing.py) mixes each batch (top1 then counts the unmixed label)."""
-    set_train_mode(model, getattr(cfg, "finetune", None))
-    tc = cfg.train
-    accum = tc.accumulate_steps
+    train_mode(model, settings.freeze_bn_stats, settings.frozen_parts)
+    accum = settings.accumulate_steps
     sums = {"loss": 0.0, "correct": 0.0, "clips": 0.0, "substitutions": 0.0}
     seen: list = []  # the sample indices this rank trained on (shard_report checks the shards)
-    bar = tqdm(total=batches, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
+    bar = tqdm(total=batches, desc=f"epoch {epoch + 1}/{settings.epochs}", leave=False,
                dynamic_ncols=True, disable=not du.is_main() or not sys.stderr.isatty())
     start = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
@@ -191,7 +211,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
         sync = contextlib.nullcontext() if last_of_group or not hasattr(model, "no_sync") \
             else model.no_sync()
         with sync:
-            with cuda_autocast(device, tc.amp):
+            with cuda_autocast(device, settings.amp):
                 logits = forward(model, video)
             loss = criterion(logits.float(), targets)
             if du.any_true(not bool(torch.isfinite(loss.detach()).item())):
@@ -200,9 +220,9 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
                     f"(lr {base_lr(optimizer):.4g})")
             scaler.scale(loss / group_size).backward()
         if last_of_group:
-            if cfg.optim.clip_grad:
+            if settings.clip_grad:
                 scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+                nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -224,7 +244,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
         lr = base_lr(optimizer)
         bar.set_postfix(loss=f"{loss_v:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}", refresh=False)
         bar.update(1)
-        if last_of_group and tc.log_every and state.step % tc.log_every == 0:
+        if last_of_group and settings.log_every and state.step % settings.log_every == 0:
             logger.log("train_step", state.step, loss=loss_v, lr=lr, clips_per_s=rate)
     bar.refresh()  # the final rate is drawn even when the epoch took under tqdm's mininterval
     bar.close()
@@ -249,6 +269,7 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
     logger = RunLogger(out_dir if is_main else None, tensorboard=tc.tensorboard)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
     batches = batches_per_epoch(cfg, train_loader)
+    settings = EpochSettings.from_config(cfg)
     ema = make_ema(model, tc.ema_decay, state.ema)
     state.ema = None
     mixer = build_mixer(cfg, num_classes)
@@ -265,8 +286,8 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
             met: Dict[str, str] = {}
             try:
                 stats = train_one_epoch(model, train_loader, optimizer, scheduler, scaler, criterion,
-                                        device, cfg, epoch, state, logger, batches, met, ema=ema,
-                                        mixer=mixer)
+                                        device, settings, epoch, state, logger, batches, met,
+                                        ema=ema, mixer=mixer)
             except NonFiniteLossError as e:
                 last = ckpt.find_last(out_dir) if out_dir else None
                 kept = (f"the last good checkpoint {last} (epoch {state.epoch}) was kept"
