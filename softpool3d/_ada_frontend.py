@@ -51,7 +51,7 @@ def ada_pool_nd(dual5d: DualBackend, input: torch.Tensor, beta, n: int, kernel_s
     """Validate, lift to 5D, run ``dual5d``, restore the caller's shape, mix with beta."""
     batched = check_input(input, n, fn)
     kernel, stride_t, pad, out_shape = pool_params(input.shape[-n:], kernel_size, stride, padding,
-                                                   bool(ceil_mode), fn)
+                                                   ceil_mode, fn)
     lift = (1,) * (3 - n)
     x = _to_5d(input, n, batched)
     edscw, em = dual5d(x, lift + kernel, lift + stride_t, (0,) * (3 - n) + pad, bool(ceil_mode),

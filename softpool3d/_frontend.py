@@ -101,12 +101,23 @@ def check_no_indices(return_indices: bool, fn: str) -> None:
                          "cell of a window contributes)")
 
 
+def check_ceil_mode(ceil_mode, fn: str) -> bool:
+    """``ceil_mode`` as a bool; anything but a bool (or a numpy bool, 0, 1) is a TypeError, as in
+    ``F.max_pool3d`` (a string such as ``'no'`` would otherwise read as True)."""
+    if isinstance(ceil_mode, bool) or type(ceil_mode).__name__ == "bool_":
+        return bool(ceil_mode)
+    if isinstance(ceil_mode, int) and ceil_mode in (0, 1):
+        return bool(ceil_mode)
+    raise TypeError(f"{fn}: ceil_mode must be a bool, got {ceil_mode!r}")
+
+
 def pool_params(spatial_shape: Sequence[int], kernel_size: IntOrTuple, stride, padding,
                 ceil_mode: bool, fn: str):
     """Normalise and validate pooling arguments for the given spatial shape.
 
     Returns ``(kernel, stride, padding, output_shape)`` as tuples with ``len(spatial_shape)`` entries.
     """
+    ceil_mode = check_ceil_mode(ceil_mode, fn)
     kernel, stride_t, pad = window_args(kernel_size, stride, padding, len(spatial_shape), fn)
     out_shape = []
     if any(size <= 0 for size in spatial_shape):
@@ -191,7 +202,7 @@ def soft_pool_nd(backend: Backend, input: torch.Tensor, n: int, kernel_size, str
     batched = check_input(input, n, fn)
     paper = check_grad_mode(grad)
     kernel, stride_t, pad, out_shape = pool_params(input.shape[-n:], kernel_size, stride, padding,
-                                                   bool(ceil_mode), fn)
+                                                   ceil_mode, fn)
     lift = (1,) * (3 - n)
     x = _to_5d(input, n, batched)
     y = backend(x, lift + kernel, lift + stride_t, (0,) * (3 - n) + pad, bool(ceil_mode),

@@ -48,8 +48,8 @@ from torch import nn
 
 from . import reference
 from ._ada_frontend import adaptive_ada_pool_nd, ada_pool_nd
-from ._frontend import (check_dilation, check_no_indices, check_output_size, memory_format_of,
-                        pooled_size, window_args)
+from ._frontend import (check_ceil_mode, check_dilation, check_no_indices, check_output_size,
+                        memory_format_of, pooled_size, window_args)
 from .ops import HAS_EXTENSION, _warn_once
 
 __all__ = ["ada_pool1d", "ada_pool2d", "ada_pool3d", "edscw_pool1d", "edscw_pool2d",
@@ -267,7 +267,7 @@ class _AdaPoolNd(nn.Module):
         self.dilation = check_dilation(dilation, self._dims, name)
         check_no_indices(return_indices, name)
         self.return_indices = False
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = check_ceil_mode(ceil_mode, type(self).__name__)
         self.beta = _beta_parameter(beta_shape, beta_init, name)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -309,7 +309,7 @@ class _EDSCWPoolNd(nn.Module):
         self.dilation = check_dilation(dilation, self._dims, name)
         check_no_indices(return_indices, name)
         self.return_indices = False
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = check_ceil_mode(ceil_mode, type(self).__name__)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return self._fn(input, self.kernel_size, self.stride, self.padding, self.ceil_mode)

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from . import ops
-from ._frontend import (check_dilation, check_grad_mode, check_no_indices, check_output_size,
-                        window_args)
+from ._frontend import (check_ceil_mode, check_dilation, check_grad_mode, check_no_indices,
+                        check_output_size, window_args)
 
 
 class _SoftPoolNd(nn.Module):
@@ -34,7 +34,7 @@ class _SoftPoolNd(nn.Module):
         self.dilation = check_dilation(dilation, self._dims, name)
         check_no_indices(return_indices, name)
         self.return_indices = False
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = check_ceil_mode(ceil_mode, name)
         check_grad_mode(grad)
         self.grad = grad
 

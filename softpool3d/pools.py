@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._frontend import (adaptive_output_shape, adaptive_windows, check_output_size, edge_pads,
-                        pool_params, unfold_windows, upcast, window_args)
+from ._frontend import (adaptive_output_shape, adaptive_windows, check_ceil_mode, check_output_size,
+                        edge_pads, pool_params, unfold_windows, upcast, window_args)
 from .nn import AdaptiveSoftPool3d, SoftPool3d
 from .adapool import AdaPool, EDSCWPool
 
@@ -105,7 +105,7 @@ class _WindowPool(nn.Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__()
         self.kernel_size, self.stride, self.padding = _window_args(kernel_size, stride, padding)
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = check_ceil_mode(ceil_mode, type(self).__name__)
 
     def _args(self):
         return self.kernel_size, self.stride, self.padding, self.ceil_mode

@@ -115,3 +115,23 @@ def test_torch_export_of_softpool_modules():
     x = torch.randn(1, 2, 4, 5, 5)
     exported = torch.export.export(model, (x,))
     torch.testing.assert_close(exported.module()(x), model(x))
+
+
+@pytest.mark.parametrize("value", ["no", "", 2, None, 0.5])
+@pytest.mark.parametrize("make", [
+    lambda v: softpool3d.soft_pool3d(torch.randn(1, 1, 4, 4, 4), 2, ceil_mode=v),
+    lambda v: softpool3d.SoftPool3d(2, ceil_mode=v),
+    lambda v: softpool3d.ada_pool3d(torch.randn(1, 1, 4, 4, 4), torch.tensor(0.5), 2, ceil_mode=v),
+    lambda v: softpool3d.AdaPool3d(2, ceil_mode=v),
+], ids=["soft_pool3d", "SoftPool3d", "ada_pool3d", "AdaPool3d"])
+def test_ceil_mode_that_is_not_a_bool_is_refused(make, value):
+    """As F.max_pool3d: a string or another number is a TypeError, not a truthy True."""
+    with pytest.raises(TypeError, match="ceil_mode must be a bool"):
+        make(value)
+
+
+@pytest.mark.parametrize("value,expected", [(True, 2), (False, 1), (1, 2), (0, 1)])
+def test_ceil_mode_accepts_bools_and_zero_one(value, expected):
+    x = torch.randn(1, 1, 3, 3, 3)
+    assert softpool3d.soft_pool3d(x, 2, ceil_mode=value).shape[-1] == expected
+    assert softpool3d.SoftPool3d(2, ceil_mode=value)(x).shape[-1] == expected
