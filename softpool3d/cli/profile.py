@@ -17,6 +17,8 @@ import json
 import os
 import sys
 
+from softpool3d._files import atomic_write_text
+
 
 def _int_at_least(low: int):
     def parse(text: str) -> int:
@@ -97,11 +99,14 @@ def compare(args, sites) -> int:
                      f"{lo:.3f}-{hi:.3f})")
         print(f"  {pool:12s} {t['median_ms']:8.2f}{extra}")
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2, sort_keys=True)
-        print(f"wrote {args.json}")
+        _write_json(args.json, result)
     return 0
+
+
+def _write_json(path: str, result: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True))
+    print(f"wrote {path}")
 
 
 def main(argv=None) -> int:
@@ -132,12 +137,8 @@ def main(argv=None) -> int:
                      f"{result['train_step_ms']:.1f})")
         print(line + f"; first calls incl. compiling {result['compile_s']:.1f} s")
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2, sort_keys=True)
-        print(f"wrote {args.json}")
+        _write_json(args.json, result)
     return 0
-
 
 
 if __name__ == "__main__":
