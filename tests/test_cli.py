@@ -80,10 +80,11 @@ def test_tools_folder_does_not_shadow_the_standard_library():
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "profile.py"), "--help"],
                           capture_output=True, text=True, timeout=300, cwd=str(ROOT / "tools"))
     assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
-    # any other script in tools/ (tools/ first on sys.path) still gets the real module
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import cProfile, profile, torch; "
+    # code run with tools/ first on the import path (`python -c` there puts its working folder
+    # first, as a script in tools/ has its own folder) still gets the real module
+    probe = ("import cProfile, profile, torch; "
              "print(profile.run.__module__, profile.Profile.__name__)")
-    proc = subprocess.run([sys.executable, "-c", probe, str(ROOT / "tools")], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, cwd=str(ROOT / "tools"))
     assert proc.returncode == 0 and proc.stdout.split() == ["profile", "Profile"], proc.stderr
     # torch.compile through the shim: tests/test_profile.py (--compile)

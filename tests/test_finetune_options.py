@@ -13,7 +13,7 @@ from torch import nn
 from softpool3d.config import ConfigError, load_config
 from softpool3d.engine import compose
 from softpool3d.engine import checkpoint as ckpt
-from softpool3d.engine.finetune import model_parts, set_train_mode
+from softpool3d.engine.finetune import model_parts, train_mode
 from softpool3d.engine.logger import RunLogger
 from softpool3d.engine.mixing import BatchMixer
 from softpool3d.engine.optim import build_optimizer, build_scheduler, follow_config
@@ -150,7 +150,8 @@ def test_frozen_bn_statistics_and_affine():
         affine_keys = [k for k in before if k.endswith((".weight", ".bias"))]
         assert all(torch.equal(before[k], after[k]) for k in running) == stats
         assert all(torch.equal(before[k], after[k]) for k in affine_keys) == affine
-        set_train_mode(model, cfg.finetune)
+        settings = EpochSettings.from_config(cfg)  # what each training epoch is handed
+        train_mode(model, settings.freeze_bn_stats, settings.frozen_parts)
         bns = [m for m in model.modules() if isinstance(m, _BN)]
         assert all(not m.training for m in bns) == stats and model.training
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-call GPU check for a lent H100/H200 (issue 6): build for sm_90, run the CUDA tests, benchmark
-# the kernels on >= 1 GB inputs, profile x3d_m / slowfast_r50 with max vs SoftPool; short table last.
+# One-call GPU check for a lent H100/H200 (the CUDA kernels' first run on a device): build for
+# sm_90, run the CUDA tests, benchmark the kernels on >= 1 GB inputs, profile x3d_m / slowfast_r50
+# with max vs SoftPool; short table last.
 # Full logs and JSON go to $OUT (or /tmp/gpu_check). Budget: <= 8 minutes.
 #
 # The device image has python3 + torch (CUDA) + pytest + hypothesis but no pytorchvideo/fvcore/decord:

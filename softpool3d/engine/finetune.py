@@ -52,14 +52,6 @@ def apply_freeze(model: nn.Module, fcfg) -> List[str]:
     return names
 
 
-def set_train_mode(model: nn.Module, fcfg) -> None:
-    """``train_mode`` with the ``finetune`` config section ``fcfg`` (None: plain ``model.train()``)."""
-    if fcfg is None:
-        model.train()
-        return
-    train_mode(model, fcfg.freeze_bn_stats, fcfg.freeze)
-
-
 def train_mode(model: nn.Module, freeze_bn_stats: bool = False,
                frozen_parts: Sequence[str] = ()) -> None:
     """``model.train()``, then the BatchNorm layers whose statistics are frozen back in eval mode:
