@@ -482,6 +482,18 @@ def test_synthetic_label_decides_motion_not_appearance():
         assert np.array_equal(va.mean(0), vb.mean(0))
 
 
+def test_synthetic_rotation_is_not_aliased_at_the_recipes_sampling_rate():
+    """A sampled step (the synthetic configs' sampling rate) turns under half of the smallest
+    symmetry of the shapes (90 degrees), so the turn's direction is visible from the edges too."""
+    from softpool3d.config import load_config, shipped_config
+    rate = load_config(shipped_config("synthetic/r3d_tiny.yaml")).data.sampling_rate
+    for seed in range(40):
+        for name in ("RotateClockwise", "RotateCounterclockwise"):
+            info = synthetic.render_clip(name, np.random.default_rng(seed), 24, 32)[1]
+            step = np.abs(np.diff(info["angle"])).max() * rate
+            assert 0 < step < np.pi / 4, (name, seed, np.degrees(step))
+
+
 def test_registry_names():
     assert set(DATASETS) == {"kinetics400", "kinetics600", "kinetics700", "ucf101", "hmdb51",
                              "synthetic"}
