@@ -80,8 +80,68 @@ def test_cli_on_a_video(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
     assert data["settings"]["upsample"] == "nearest"
-    assert [(r["method"], r["mode"]) for r in data["rows"]] == [
-        ("max", "2d"), ("avg", "2d"), ("soft", "2d"), ("max", "3d"), ("avg", "3d"), ("soft", "3d")]
+    assert data["settings"]["protocols"] == ["upsample", "reference"]  # both by default
+    per_protocol = [("max", "2d"), ("avg", "2d"), ("soft", "2d"),
+                    ("max", "3d"), ("avg", "3d"), ("soft", "3d")]
+    assert [(r["protocol"], r["method"], r["mode"]) for r in data["rows"]] == (
+        [("upsample",) + k for k in per_protocol] + [("reference",) + k for k in per_protocol])
     assert all(r["frames"] == 4 for r in data["rows"])
     assert png.read_bytes()[:4] == b"\x89PNG"
-    assert "| soft | 3d |" in proc.stdout
+    assert "| upsample | soft | 3d |" in proc.stdout
+    assert "| reference | soft | 3d |" in proc.stdout
+
+
+# --- the reference protocol: pooled clip vs a standard (bicubic, antialiased) downscale ----------
+
+def test_reference_downscale_matches_pillow_bicubic(br):
+    from PIL import Image
+
+    clip = smooth_clip(frames=2, size=32)
+    ref = br.reference_downscale(clip, (1, 2, 2))
+    assert ref.shape == (3, 2, 16, 16)
+    for c in range(3):
+        for t in range(2):
+            img = Image.fromarray(clip[c, t].numpy().astype(np.float32), mode="F")
+            want = np.asarray(img.resize((16, 16), Image.Resampling.BICUBIC))
+            np.testing.assert_allclose(ref[c, t].numpy(), np.clip(want, 0, 1), atol=2e-5)
+
+
+def test_reference_downscale_halves_time_with_a_linear_antialiased_filter(br):
+    # constant frames with values v_t: halving time with the triangle filter of support 2 gives the
+    # weights (1, 3, 3, 1) / 8 over four frames inside, renormalised where it leaves the clip
+    values = torch.tensor([0.0, 0.8, 0.2, 0.4, 1.0, 0.6])
+    clip = values.view(1, 6, 1, 1).expand(3, 6, 8, 8).clone()
+    ref = br.reference_downscale(clip, (2, 2, 2))
+    assert ref.shape == (3, 3, 4, 4)
+    v = values.double()
+    want = [(3 * v[0] + 3 * v[1] + v[2]) / 7,
+            (v[1] + 3 * v[2] + 3 * v[3] + v[4]) / 8,
+            (v[3] + 3 * v[4] + 3 * v[5]) / 7]
+    for t in range(3):
+        assert torch.allclose(ref[:, t].double(), torch.full((3, 4, 4), float(want[t]),
+                              dtype=torch.float64), atol=1e-6), (t, ref[0, t, 0, 0], want[t])
+
+
+def test_reference_protocol_scores_a_constant_clip_as_identical(br):
+    clip = torch.full((3, 4, 16, 16), 0.3)
+    for row in br.evaluate([clip], ["max", "avg", "soft"], modes=["2d", "3d"],
+                           protocols=["reference"]):
+        assert row["protocol"] == "reference"
+        assert row["psnr"] > 100 and row["ssim"] == pytest.approx(1.0), row  # up to rounding
+
+
+def test_reference_protocol_compares_at_the_pooled_size(br):
+    clips = [smooth_clip(0), smooth_clip(1)]
+    rows = br.evaluate(clips, ["max", "avg", "soft"], modes=["2d"],
+                       protocols=["upsample", "reference"])
+    by = {(r["protocol"], r["method"]): r for r in rows}
+    for m in ("max", "avg", "soft"):
+        assert by[("reference", m)]["psnr"] != by[("upsample", m)]["psnr"]
+        assert 5 < by[("reference", m)]["psnr"] < 80
+    # a smooth resize is closer to a local mean than to a local maximum
+    assert by[("reference", "max")]["psnr"] < by[("reference", "avg")]["psnr"]
+
+
+def test_unknown_protocol_is_refused(br):
+    with pytest.raises(ValueError, match="unknown protocol"):
+        br.evaluate([smooth_clip()], ["avg"], modes=["2d"], protocols=["psnr"])
