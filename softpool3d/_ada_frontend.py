@@ -81,3 +81,19 @@ def adaptive_ada_pool_nd(dual5d: DualBackend, generic: Callable, input: torch.Te
     if edscw_only:
         return edscw.to(input.dtype)
     return mix(edscw, em, beta, input.dtype, fn)
+
+
+def adaptive_ada_function(dual5d: DualBackend, generic: Callable, n: int, name: str,
+                          edscw_only: bool) -> Callable:
+    """The public adaptive function ``name`` over ``dual5d`` and ``generic``: eDSCW
+    ``fn(input, output_size)`` when ``edscw_only``, else AdaPool
+    ``fn(input, beta, output_size)``."""
+    if edscw_only:
+        def fn(input, output_size):
+            return adaptive_ada_pool_nd(dual5d, generic, input, None, n, output_size, name,
+                                        edscw_only=True)
+    else:
+        def fn(input, beta, output_size):
+            return adaptive_ada_pool_nd(dual5d, generic, input, beta, n, output_size, name)
+    fn.__name__ = fn.__qualname__ = name
+    return fn

@@ -111,6 +111,44 @@ def check_ceil_mode(ceil_mode, fn: str) -> bool:
     raise TypeError(f"{fn}: ceil_mode must be a bool, got {ceil_mode!r}")
 
 
+class PoolModuleArgs:
+    """Mixin of the pooling modules (before ``nn.Module``): ``class X(Base, dims=n, fn=f)`` sets
+    the number of spatial dims and the function ``forward`` calls (a subclass naming neither keeps
+    its parent's); it sets and shows the checked window or adaptive output size."""
+    _dims = 3
+    _fn = None
+
+    def __init_subclass__(cls, dims: Optional[int] = None, fn: Optional[Callable] = None,
+                          **kwargs):
+        super().__init_subclass__(**kwargs)
+        if dims is not None:
+            cls._dims = dims
+        if fn is not None:
+            cls._fn = staticmethod(fn)
+
+    def _set_window(self, kernel_size, stride, padding, dilation, return_indices, ceil_mode):
+        """The window attributes, checked as ``F.max_pool{n}d``'s (dilation 1, no indices)."""
+        fn = type(self).__name__
+        self.kernel_size, self.stride, self.padding = window_args(
+            kernel_size, stride, padding, self._dims, fn)
+        self.dilation = check_dilation(dilation, self._dims, fn)
+        check_no_indices(return_indices, fn)
+        self.return_indices = False
+        self.ceil_mode = check_ceil_mode(ceil_mode, fn)
+
+    def _set_output_size(self, output_size, return_indices):
+        """An adaptive module's checked ``output_size`` (no indices)."""
+        fn = type(self).__name__
+        check_output_size(output_size, self._dims, fn)
+        check_no_indices(return_indices, fn)
+        self.output_size = output_size
+        self.return_indices = False
+
+    def _window_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
 def pool_params(spatial_shape: Sequence[int], kernel_size: IntOrTuple, stride, padding,
                 ceil_mode: bool, fn: str):
     """Normalise and validate pooling arguments for the given spatial shape.

@@ -47,9 +47,8 @@ import torch
 from torch import nn
 
 from . import reference
-from ._ada_frontend import adaptive_ada_pool_nd, ada_pool_nd
-from ._frontend import (check_ceil_mode, check_dilation, check_no_indices, check_output_size,
-                        memory_format_of, pooled_size, window_args)
+from ._ada_frontend import adaptive_ada_function, ada_pool_nd
+from ._frontend import PoolModuleArgs, memory_format_of, pooled_size
 from .ops import HAS_EXTENSION, _warn_once
 
 __all__ = ["ada_pool1d", "ada_pool2d", "ada_pool3d", "edscw_pool1d", "edscw_pool2d",
@@ -195,30 +194,19 @@ def edscw_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False):
 
 
 def _adaptive(n: int, name: str, edscw_only: bool):
-    if edscw_only:
-        def fn(input, output_size):
-            return adaptive_ada_pool_nd(_dual5d, reference.ada_adaptive_generic, input, None, n,
-                                        output_size, name, edscw_only=True)
-        fn.__doc__ = (f"Adaptive {n}D eDSCW pooling to ``output_size`` (``1``: global). Sizes "
-                      "that divide the input run the compiled kernel; others the reference's "
-                      "windows (PyTorch's adaptive bins).")
-    else:
-        def fn(input, beta, output_size):
-            return adaptive_ada_pool_nd(_dual5d, reference.ada_adaptive_generic, input, beta, n,
-                                        output_size, name)
-        fn.__doc__ = (f"Adaptive {n}D AdaPool to ``output_size`` (``1``: global); ``beta`` must "
-                      "broadcast to the output. Sizes that divide the input run the compiled "
-                      "kernel; others the reference's windows (PyTorch's adaptive bins).")
-    fn.__name__ = fn.__qualname__ = name
+    fn = adaptive_ada_function(_dual5d, reference.ada_adaptive_generic, n, name, edscw_only)
+    what = "eDSCW pooling" if edscw_only else "AdaPool"
+    beta = "" if edscw_only else "; ``beta`` must broadcast to the output"
+    fn.__doc__ = (f"Adaptive {n}D {what} to ``output_size`` (``1``: global){beta}. Sizes that "
+                  "divide the input run the compiled kernel; others the reference's windows "
+                  "(PyTorch's adaptive bins).")
     return fn
 
 
-adaptive_ada_pool1d = _adaptive(1, "adaptive_ada_pool1d", False)
-adaptive_ada_pool2d = _adaptive(2, "adaptive_ada_pool2d", False)
-adaptive_ada_pool3d = _adaptive(3, "adaptive_ada_pool3d", False)
-adaptive_edscw_pool1d = _adaptive(1, "adaptive_edscw_pool1d", True)
-adaptive_edscw_pool2d = _adaptive(2, "adaptive_edscw_pool2d", True)
-adaptive_edscw_pool3d = _adaptive(3, "adaptive_edscw_pool3d", True)
+adaptive_ada_pool1d, adaptive_ada_pool2d, adaptive_ada_pool3d = (
+    _adaptive(n, f"adaptive_ada_pool{n}d", False) for n in (1, 2, 3))
+adaptive_edscw_pool1d, adaptive_edscw_pool2d, adaptive_edscw_pool3d = (
+    _adaptive(n, f"adaptive_edscw_pool{n}d", True) for n in (1, 2, 3))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +223,7 @@ def _beta_parameter(beta_shape, beta_init: float, name: str) -> nn.Parameter:
     return nn.Parameter(torch.full(shape, beta_init))
 
 
-class _AdaPoolNd(nn.Module):
+class _AdaPoolNd(PoolModuleArgs, nn.Module, fn=ada_pool3d):
     """AdaPool module; a drop-in for ``nn.MaxPool{1,2,3}d`` / ``SoftPool{1,2,3}d`` (same positional
     arguments and keyword names; only ``dilation=1``, no indices).
 
@@ -250,33 +238,19 @@ class _AdaPoolNd(nn.Module):
     for one weight per channel or the output's spatial shape for one per location (then only
     that input size works).
     """
-    _dims = 3
-    _fn = staticmethod(ada_pool3d)
-
-    def __init_subclass__(cls, dims: int = 3, fn=ada_pool3d, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._dims, cls._fn = dims, staticmethod(fn)
-
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False, *, beta_shape=(),
                  beta_init: float = 0.5):
         super().__init__()
-        name = type(self).__name__
-        self.kernel_size, self.stride, self.padding = window_args(
-            kernel_size, stride, padding, self._dims, name)
-        self.dilation = check_dilation(dilation, self._dims, name)
-        check_no_indices(return_indices, name)
-        self.return_indices = False
-        self.ceil_mode = check_ceil_mode(ceil_mode, type(self).__name__)
-        self.beta = _beta_parameter(beta_shape, beta_init, name)
+        self._set_window(kernel_size, stride, padding, dilation, return_indices, ceil_mode)
+        self.beta = _beta_parameter(beta_shape, beta_init, type(self).__name__)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return self._fn(input, self.beta, self.kernel_size, self.stride, self.padding,
                         self.ceil_mode)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"ceil_mode={self.ceil_mode}, beta_shape={tuple(self.beta.shape)}")
+        return f"{self._window_repr()}, beta_shape={tuple(self.beta.shape)}"
 
 
 class AdaPool1d(_AdaPoolNd, dims=1, fn=ada_pool1d):
@@ -291,32 +265,19 @@ class AdaPool3d(_AdaPoolNd):
     __doc__ = _AdaPoolNd.__doc__
 
 
-class _EDSCWPoolNd(nn.Module):
+class _EDSCWPoolNd(PoolModuleArgs, nn.Module, fn=edscw_pool3d):
     """eDSCW pooling module (no parameters); a drop-in for ``nn.MaxPool{1,2,3}d``."""
-    _dims = 3
-    _fn = staticmethod(edscw_pool3d)
-
-    def __init_subclass__(cls, dims: int = 3, fn=edscw_pool3d, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._dims, cls._fn = dims, staticmethod(fn)
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
-        name = type(self).__name__
-        self.kernel_size, self.stride, self.padding = window_args(
-            kernel_size, stride, padding, self._dims, name)
-        self.dilation = check_dilation(dilation, self._dims, name)
-        check_no_indices(return_indices, name)
-        self.return_indices = False
-        self.ceil_mode = check_ceil_mode(ceil_mode, type(self).__name__)
+        self._set_window(kernel_size, stride, padding, dilation, return_indices, ceil_mode)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return self._fn(input, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"ceil_mode={self.ceil_mode}")
+        return self._window_repr()
 
 
 class EDSCWPool1d(_EDSCWPoolNd, dims=1, fn=edscw_pool1d):
@@ -331,22 +292,13 @@ class EDSCWPool3d(_EDSCWPoolNd):
     """eDSCW pooling over ``(N, C, D, H, W)``/``(C, D, H, W)``: ``sum_R softmax(dsc)_i x_i``."""
 
 
-class _AdaptiveAdaPoolNd(nn.Module):
+class _AdaptiveAdaPoolNd(PoolModuleArgs, nn.Module, fn=adaptive_ada_pool3d):
     """Adaptive AdaPool (``output_size=1``: global) with a learned beta (see :class:`AdaPool3d`)."""
-    _dims = 3
-    _fn = staticmethod(adaptive_ada_pool3d)
-
-    def __init_subclass__(cls, dims: int = 3, fn=adaptive_ada_pool3d, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._dims, cls._fn = dims, staticmethod(fn)
 
     def __init__(self, output_size, return_indices: bool = False, *, beta_shape=(),
                  beta_init: float = 0.5):
         super().__init__()
-        check_output_size(output_size, self._dims, type(self).__name__)
-        check_no_indices(return_indices, type(self).__name__)
-        self.output_size = output_size
-        self.return_indices = False
+        self._set_output_size(output_size, return_indices)
         self.beta = _beta_parameter(beta_shape, beta_init, type(self).__name__)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -368,20 +320,10 @@ class AdaptiveAdaPool3d(_AdaptiveAdaPoolNd):
     """Adaptive AdaPool to a fixed ``(D, H, W)``; ``output_size=1`` is global AdaPool."""
 
 
-class _AdaptiveEDSCWPoolNd(nn.Module):
-    _dims = 3
-    _fn = staticmethod(adaptive_edscw_pool3d)
-
-    def __init_subclass__(cls, dims: int = 3, fn=adaptive_edscw_pool3d, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._dims, cls._fn = dims, staticmethod(fn)
-
+class _AdaptiveEDSCWPoolNd(PoolModuleArgs, nn.Module, fn=adaptive_edscw_pool3d):
     def __init__(self, output_size, return_indices: bool = False):
         super().__init__()
-        check_output_size(output_size, self._dims, type(self).__name__)
-        check_no_indices(return_indices, type(self).__name__)
-        self.output_size = output_size
-        self.return_indices = False
+        self._set_output_size(output_size, return_indices)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return self._fn(input, self.output_size)

@@ -13,28 +13,14 @@ import torch
 from torch import nn
 
 from . import ops
-from ._frontend import (check_ceil_mode, check_dilation, check_grad_mode, check_no_indices,
-                        check_output_size, window_args)
+from ._frontend import PoolModuleArgs, check_grad_mode
 
 
-class _SoftPoolNd(nn.Module):
-    _dims = 3
-    _fn = staticmethod(ops.soft_pool3d)
-
-    def __init_subclass__(cls, dims: int = 3, fn=ops.soft_pool3d, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._dims, cls._fn = dims, staticmethod(fn)
-
+class _SoftPoolNd(PoolModuleArgs, nn.Module, fn=ops.soft_pool3d):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False, *, grad: str = "exact"):
         super().__init__()
-        name = type(self).__name__
-        self.kernel_size, self.stride, self.padding = window_args(
-            kernel_size, stride, padding, self._dims, name)
-        self.dilation = check_dilation(dilation, self._dims, name)
-        check_no_indices(return_indices, name)
-        self.return_indices = False
-        self.ceil_mode = check_ceil_mode(ceil_mode, name)
+        self._set_window(kernel_size, stride, padding, dilation, return_indices, ceil_mode)
         check_grad_mode(grad)
         self.grad = grad
 
@@ -43,8 +29,7 @@ class _SoftPoolNd(nn.Module):
                         self.grad)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"ceil_mode={self.ceil_mode}, grad={self.grad!r}")
+        return f"{self._window_repr()}, grad={self.grad!r}"
 
 
 class SoftPool1d(_SoftPoolNd, dims=1, fn=ops.soft_pool1d):
@@ -59,20 +44,10 @@ class SoftPool3d(_SoftPoolNd):
     """SoftPool over ``(N, C, D, H, W)``/``(C, D, H, W)`` inputs; see :func:`softpool3d.soft_pool3d`."""
 
 
-class _AdaptiveSoftPoolNd(nn.Module):
-    _dims = 3
-    _fn = staticmethod(ops.adaptive_soft_pool3d)
-
-    def __init_subclass__(cls, dims: int = 3, fn=ops.adaptive_soft_pool3d, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._dims, cls._fn = dims, staticmethod(fn)
-
+class _AdaptiveSoftPoolNd(PoolModuleArgs, nn.Module, fn=ops.adaptive_soft_pool3d):
     def __init__(self, output_size, return_indices: bool = False, *, grad: str = "exact"):
         super().__init__()
-        check_output_size(output_size, self._dims, type(self).__name__)
-        check_no_indices(return_indices, type(self).__name__)
-        self.output_size = output_size
-        self.return_indices = False
+        self._set_output_size(output_size, return_indices)
         check_grad_mode(grad)
         self.grad = grad
 

@@ -105,7 +105,7 @@ adaptive_soft_pool3d = _public_adaptive(3, "adaptive_soft_pool3d")
 # the derivative is unchanged) and never overflows; |.|'s derivative at 0 is torch.abs's, 0.
 # Gradients, through the weights, the dsc and the window mean, come from autograd.
 
-from ._ada_frontend import adaptive_ada_pool_nd, ada_pool_nd  # noqa: E402
+from ._ada_frontend import adaptive_ada_function, ada_pool_nd  # noqa: E402
 
 
 def _dsc(values: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
@@ -168,15 +168,7 @@ def _public_ada(n: int, name: str, edscw_only: bool):
 
 
 def _public_adaptive_ada(n: int, name: str, edscw_only: bool):
-    if edscw_only:
-        def fn(input, output_size):
-            return adaptive_ada_pool_nd(ada_dual5d, ada_adaptive_generic, input, None, n,
-                                        output_size, name, edscw_only=True)
-    else:
-        def fn(input, beta, output_size):
-            return adaptive_ada_pool_nd(ada_dual5d, ada_adaptive_generic, input, beta, n,
-                                        output_size, name)
-    fn.__name__ = fn.__qualname__ = name
+    fn = adaptive_ada_function(ada_dual5d, ada_adaptive_generic, n, name, edscw_only)
     fn.__doc__ = f"Reference adaptive {n}D {'eDSCW pooling' if edscw_only else 'AdaPool'}."
     return fn
 

@@ -1,6 +1,7 @@
 """Shared by the operator tests (CPU, CUDA, device bodies, AdaPool): the pooling cases (shape, kernel,
 stride, padding, ceil) and their random inputs, the dtypes under test, the tolerance against the
 float64 reference and the run of an operator and its reference on the same values."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -98,6 +99,19 @@ def against_reference(op, ref, tensors, *args, seed=0):
 def case_id(case):
     shape, k, s, p, ceil = case
     return f"{'x'.join(map(str, shape))}-k{k}-s{s}-p{p}-{'ceil' if ceil else 'floor'}"
+
+
+def each_case(cases, **params):
+    """Parametrize a test by ``case`` (of ``cases``), each ``name=values`` of ``params``, both
+    layouts (``channels_last``) and DTYPES (``dtype``), its ids in that order."""
+    def parametrize(test):
+        test = pytest.mark.parametrize("case", cases, ids=case_id)(test)
+        for name, values in params.items():
+            test = pytest.mark.parametrize(name, values)(test)
+        test = pytest.mark.parametrize("channels_last", [False, True],
+                                       ids=["contiguous", "channels_last"])(test)
+        return pytest.mark.parametrize("dtype", DTYPES, ids=str)(test)
+    return parametrize
 
 
 def legal_1d(sizes=range(1, 5), kernels=range(1, 6), strides=range(1, 4)):

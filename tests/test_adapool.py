@@ -11,8 +11,8 @@ import torch.nn.functional as F
 import softpool3d
 from softpool3d import adapool, reference
 from softpool3d.pools import build_adaptive_pool, build_pool
-from _pool_cases import (CASES, DTYPES, OPCHECK_DTYPES, TOL, ada_case_inputs, against_reference,
-                         assert_close_to, case_id, opcheck_input)
+from _pool_cases import (CASES, OPCHECK_DTYPES, TOL, ada_case_inputs, against_reference,
+                         assert_close_to, each_case, opcheck_input)
 
 warnings.filterwarnings("ignore", message="softpool3d: .*reference")
 needs_kernel = pytest.mark.skipif(not adapool.has_ada_kernel("cpu"),
@@ -71,9 +71,7 @@ def test_hand_computed_kernel_values_and_beta_endpoints():
 
 
 @needs_kernel
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
-@pytest.mark.parametrize("case", SOME_CASES, ids=case_id)
+@each_case(SOME_CASES)
 def test_matches_float64_reference(case, channels_last, dtype):
     shape, k, s, p, ceil = case
     x, beta, _ = ada_case_inputs(shape, dtype, channels_last)  # beta per channel

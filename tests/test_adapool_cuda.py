@@ -8,7 +8,7 @@ import torch
 
 import softpool3d
 from softpool3d import adapool, reference
-from _pool_cases import CASES, DTYPES, ada_case_inputs, assert_close_to, case_id
+from _pool_cases import CASES, ada_case_inputs, assert_close_to, each_case
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -20,9 +20,7 @@ def test_cuda_kernels_are_built():
 
 
 @cuda
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@each_case(CASES)
 def test_cuda_matches_reference(case, channels_last, dtype):
     shape, k, s, p, ceil = case
     x, beta, gen = ada_case_inputs(shape, dtype, channels_last)

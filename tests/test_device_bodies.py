@@ -7,8 +7,8 @@ import torch
 
 import softpool3d
 from softpool3d import reference
-from _pool_cases import (CASES, DTYPES, assert_close_to, assert_grad_close_to, case_id,
-                         case_input, exhaustive_cases, single_thread)
+from _pool_cases import (CASES, assert_close_to, assert_grad_close_to, case_input, each_case,
+                         exhaustive_cases, single_thread)
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
                                 reason="the compiled extension is required for these tests")
@@ -78,9 +78,7 @@ def test_every_small_geometry(axis, channels_last, bits):
 
 
 @pytest.mark.parametrize("bits", [32, 64])
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@each_case(CASES)
 def test_shared_cases_every_dtype(case, channels_last, dtype, bits):
     shape, k, s, p, ceil = case
     gen = torch.Generator().manual_seed(1)

@@ -11,8 +11,8 @@ from torch.autograd.gradcheck import GradcheckError
 
 import softpool3d
 from softpool3d import reference
-from _pool_cases import (CASES, DTYPES, OPCHECK_DTYPES, against_reference, assert_close_to,
-                         assert_grad_close_to, case_id, case_input, opcheck_input)
+from _pool_cases import (CASES, OPCHECK_DTYPES, against_reference, assert_close_to,
+                         assert_grad_close_to, case_input, each_case, opcheck_input)
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
                                 reason="the compiled extension is required for these tests")
@@ -26,10 +26,7 @@ def run_both(x, kernel, stride, padding, ceil, grad="exact", seed=0):
     return y, y_ref, gx, gx_ref
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
-@pytest.mark.parametrize("grad", ["exact", "paper"])
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@each_case(CASES, grad=["exact", "paper"])
 def test_matches_float64_reference(case, grad, channels_last, dtype):
     shape, k, s, p, ceil = case
     x = case_input(shape, dtype, channels_last, torch.Generator().manual_seed(1))

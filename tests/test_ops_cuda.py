@@ -9,7 +9,7 @@ import torch
 import softpool3d
 from softpool3d import reference
 from _infinity_cases import check, run, windows_tensor
-from _pool_cases import CASES, DTYPES, TOL, assert_close_to, case_id, case_input
+from _pool_cases import CASES, TOL, assert_close_to, case_input, each_case
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -28,10 +28,7 @@ def _run(x, k, s, p, ceil, grad, g):
 
 
 @cuda
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
-@pytest.mark.parametrize("grad", ["exact", "paper"])
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@each_case(CASES, grad=["exact", "paper"])
 def test_cuda_matches_reference_and_cpu(case, grad, channels_last, dtype):
     shape, k, s, p, ceil = case
     x = case_input(shape, dtype, channels_last, torch.Generator().manual_seed(1))
