@@ -9,7 +9,8 @@ it is safe on any ``nn.Module`` and on a model fixed before.
 3. SlowFast's first ``MultiPathWayWithFuse`` writes its outputs into the caller's input list:
    ``inplace`` is switched off, so a list can be passed again and again. A model that was not fixed
    (built elsewhere, loaded whole) may still do it: callers that reuse an input hand it
-   :func:`fresh_input`, the one place that knows this.
+   :func:`fresh_input` (defined in ``softpool3d.model_inputs``, below the models, so that the
+   FLOP counter and the profiler use it too), the one place that knows this.
 4. ``create_slowfast`` crashes on a ``head_pool`` other than AvgPool3d/AdaptiveAvgPool3d: builders
    never pass one; pools are swapped after building (:mod:`.swap`).
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 import numbers
 
 from torch import nn
+
+from softpool3d.model_inputs import fresh_input
 
 __all__ = ["fix_pytorchvideo", "fresh_input"]
 
@@ -47,13 +50,3 @@ def fix_pytorchvideo(model: nn.Module) -> nn.Module:
         if isinstance(module, MultiPathWayWithFuse):
             module.inplace = False
     return model
-
-
-def fresh_input(inputs):
-    """``inputs`` with every list (or tuple) rebuilt as a new list, the tensors themselves shared:
-    what to pass a model that may write into a list it is handed (pitfall 3: pytorchvideo's SlowFast
-    overwrites its ``[slow, fast]`` input), so the caller's list stays as it was. A tensor is
-    returned as is."""
-    if isinstance(inputs, (list, tuple)):
-        return [fresh_input(x) for x in inputs]
-    return inputs

@@ -66,6 +66,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 from torch import nn
 
+from .model_inputs import fresh_input
+
 __all__ = ["CONVENTIONS", "CONVENTION_HELP", "count_flops", "count_params", "flop_handles",
            "softpool_flops", "adapool_flops", "import_fvcore"]
 
@@ -274,13 +276,11 @@ def flop_handles(convention: str) -> Tuple[Dict[str, Handle], List[str]]:
 # public API
 
 def _as_args(inputs) -> tuple:
-    """fvcore wants a tuple of forward arguments; a list input (SlowFast) is one argument, copied
-    because pytorchvideo's SlowFast overwrites its input list in place."""
-    if isinstance(inputs, torch.Tensor):
-        return (inputs,)
-    if isinstance(inputs, list):
-        return (list(inputs),)
-    return tuple(list(a) if isinstance(a, list) else a for a in inputs)
+    """fvcore wants a tuple of forward arguments: a tensor or a list (SlowFast) is one argument, a
+    tuple is the arguments; every list goes as a ``fresh_input`` copy (SlowFast writes into it)."""
+    if isinstance(inputs, (torch.Tensor, list)):
+        return (fresh_input(inputs),)
+    return tuple(fresh_input(a) if isinstance(a, list) else a for a in inputs)
 
 
 def count_flops(model: nn.Module, inputs, convention: str = "paper"

@@ -1,4 +1,5 @@
-"""Cost of a model: parameters, FLOPs, peak memory and speed of inference and of one training step.
+"""Cost of a model it is handed: parameters, FLOPs, peak memory and speed of inference and of one
+training step (``softpool3d.cli.profile`` builds a registered model by name and profiles it here).
 
 Memory is *measured*, never estimated, and means the same on both devices: the peak, over the step,
 of memory allocated by the step beyond what was allocated when it started (activations, gradients,
@@ -28,24 +29,17 @@ import torch
 from torch import nn
 
 from .flops import count_flops, count_params
+from .model_inputs import fresh_input
 from .runtime import AMP_DTYPES, autocast as _autocast, device_name as _device_name
 
-__all__ = ["AMP_DTYPES", "NOISY_SPREAD", "measure_peak_memory", "profile_module", "profile_model",
-           "compare_train_steps",
-           "format_table", "make_inputs", "timing_summary"]
+__all__ = ["AMP_DTYPES", "NOISY_SPREAD", "measure_peak_memory", "profile_module",
+           "compare_train_steps", "format_table", "make_inputs", "timing_summary"]
 
 NOISY_SPREAD = 0.20  # IQR / median above this: the timing is flagged as noisy
 
 
 # ---------------------------------------------------------------------------------------------
 # inputs
-
-def _clone(inputs):
-    """A fresh copy of the input structure, the tensors shared: a model may write into a list it is
-    handed (``softpool3d.models.fresh_input`` knows which)."""
-    from .models.pitfalls import fresh_input  # imported on the first call, then a cache lookup
-    return fresh_input(inputs)
-
 
 def _nbytes(inputs) -> int:
     if isinstance(inputs, torch.Tensor):
@@ -224,7 +218,7 @@ def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: st
     }
     if flops:
         one = flop_inputs if flop_inputs is not None else _first(inputs)
-        total, by_op, unsupported = count_flops(model, _clone(one), convention)
+        total, by_op, unsupported = count_flops(model, fresh_input(one), convention)
         result.update(flops_per_view=total, gflops_per_view=total / 1e9,
                       gflops_x_views=total * views / 1e9, flops_by_operator=by_op,
                       unsupported_ops=unsupported)
@@ -245,7 +239,7 @@ def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: st
     @ticking
     def infer():
         with torch.no_grad(), _autocast(device, amp):
-            return model(_clone(inputs))
+            return model(fresh_input(inputs))
 
     classes = _logits(infer()).shape[-1]  # also warms caches / lazy init before measuring
     result["infer_peak_bytes"] = measure_peak_memory(infer, device)
@@ -262,7 +256,8 @@ def profile_module(model: nn.Module, inputs, *, flop_inputs=None, convention: st
 
         def step():
             with _autocast(device, amp):
-                loss = nn.functional.cross_entropy(_logits(model(_clone(inputs))).float(), target)
+                loss = nn.functional.cross_entropy(_logits(model(fresh_input(inputs))).float(),
+                                                   target)
             if scaler is not None:
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -297,7 +292,7 @@ def _profile_compiled(model, inputs, device, amp, warmup, iters, train, classes)
 
     def infer():
         with torch.no_grad(), _autocast(device, amp):
-            return compiled(_clone(inputs))
+            return compiled(fresh_input(inputs))
 
     start = time.perf_counter()
     model.eval()
@@ -312,7 +307,7 @@ def _profile_compiled(model, inputs, device, amp, warmup, iters, train, classes)
         def step():
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device, amp):
-                loss = nn.functional.cross_entropy(_logits(compiled(_clone(inputs))).float(),
+                loss = nn.functional.cross_entropy(_logits(compiled(fresh_input(inputs))).float(),
                                                    target)
             loss.backward()
             optimizer.step()
@@ -343,71 +338,31 @@ def _first(inputs):
     return [_first(x) for x in inputs]
 
 
-def profile_model(name: str, *, pool: str = "original", pool_sites="paper", num_classes: int = 400,
-                  frames: Optional[int] = None, crop: Optional[int] = None, batch: int = 1,
-                  device="cpu", convention: str = "paper", amp: str = "none", warmup: int = 2,
-                  iters: int = 5, train: bool = True, flops: bool = True, seed: int = 0,
-                  progress: Optional[bool] = None, compile: bool = False) -> Dict[str, Any]:
-    """Build a registered model (``softpool3d.models``) and profile it at its published test view
-    (overridable with ``frames``/``crop``); views = clips x crops of the spec.
-
-    As in the model zoo, the network is built for its training geometry and run on the test crop
-    (a head pool sized for 224 px on a 256 px clip pools 2x2 positions, each projected by the
-    linear layer, then averaged). A ``crop`` given explicitly builds the head for that crop.
-    """
-    from .flops import import_fvcore
-    import_fvcore()  # before pytorchvideo imports it: without its FutureWarning
-    from .models import build_model, model_input_spec
-
-    torch.manual_seed(seed)
-    spec = model_input_spec(name)
-    model = build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
-                        num_frames=frames or spec["num_frames"],
-                        crop_size=crop or spec["crop_size"])
-    inputs = make_inputs(spec, batch, frames, crop)
-    views = (spec.get("num_clips") or 1) * (spec.get("num_crops") or 1)
-    from . import ops
-    result = {"model": name, "pool": pool, "pool_sites": pool_sites, "num_classes": num_classes,
-              "num_frames": frames or spec["num_frames"],
-              "crop_size": crop or spec.get("test_crop_size") or spec["crop_size"],
-              "num_clips": spec.get("num_clips"), "num_crops": spec.get("num_crops"),
-              "softpool_extension": bool(ops.HAS_EXTENSION)}
-    result.update(profile_module(model, inputs, convention=convention, views=views, device=device,
-                                 amp=amp, warmup=warmup, iters=iters, train=train, flops=flops,
-                                 progress=progress, compile=compile))
-    return result
-
-
-def compare_train_steps(name: str, pools: List[str], *, pool_sites="paper", rounds: int = 9,
-                        iters: int = 5, warmup: int = 3, batch: int = 8,
-                        frames: Optional[int] = None, crop: Optional[int] = None,
-                        num_classes: int = 400, device="cpu", seed: int = 0) -> Dict[str, Any]:
-    """Train-step time (SGD, ms) of model ``name`` with each pooling method of ``pools``, measured
-    side by side: ``rounds`` rounds, each timing ``iters`` steps of every model in turn (the order
-    rotating each round), so that a machine that gets busier or cooler affects all alike.
+def compare_train_steps(build: Callable[[str], nn.Module], pools: List[str], inputs, *,
+                        rounds: int = 9, iters: int = 5, warmup: int = 3, device="cpu",
+                        seed: int = 0) -> Dict[str, Any]:
+    """Train-step time (SGD, ms) on ``inputs`` of the model ``build(pool)`` returns for each pooling
+    method of ``pools`` (each built after ``torch.manual_seed(seed)``), measured side by side:
+    ``rounds`` rounds, each timing ``iters`` steps of every model in turn (the order rotating each
+    round), so that a machine that gets busier or cooler affects all alike.
 
     Returns ``{"pools": {pool: {"median_ms", "rounds_ms"}}, "overhead": {pool: ratio - 1 vs
     pools[0] (the median of the per-round ratios)}, "ratio_range": {pool: (min, max)}}``.
     """
-    from .flops import import_fvcore
-    import_fvcore()
-    from .models import build_model, model_input_spec
-
     device = torch.device(device)
-    spec = model_input_spec(name)
-    inputs = _to(make_inputs(spec, batch, frames, crop), device)
+    inputs = _to(inputs, device)
+    batch = _batch(inputs)
     steps = {}
     for pool in pools:
         torch.manual_seed(seed)
-        model = build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
-                            num_frames=frames or spec["num_frames"],
-                            crop_size=crop or spec["crop_size"]).to(device).train()
+        model = build(pool).to(device).train()
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
         target = torch.randint(0, 2, (batch,), device=device)
 
         def step(model=model, optimizer=optimizer, target=target):
             optimizer.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(_logits(model(_clone(inputs))).float(), target).backward()
+            logits = _logits(model(fresh_input(inputs))).float()
+            nn.functional.cross_entropy(logits, target).backward()
             optimizer.step()
         for _ in range(warmup):
             step()
@@ -419,8 +374,7 @@ def compare_train_steps(name: str, pools: List[str], *, pool_sites="paper", roun
             per_round[pool].append(statistics.median(times_ms(steps[pool], device, 0, iters)))
     base = pools[0]
     ratios = {p: [a / b for a, b in zip(per_round[p], per_round[base])] for p in pools[1:]}
-    return {"model": name, "pool_sites": pool_sites, "batch": batch, "rounds": rounds,
-            "iters": iters, "device_name": _device_name(device), "reference": base,
+    return {"batch": batch, "rounds": rounds, "iters": iters, "device_name": _device_name(device), "reference": base,
             "pools": {p: {"median_ms": statistics.median(v), "rounds_ms": v}
                       for p, v in per_round.items()},
             "overhead": {p: statistics.median(v) - 1.0 for p, v in ratios.items()},

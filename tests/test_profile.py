@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from softpool3d.profiling import FIELDS, make_inputs, measure_peak_memory, profile_module
+from softpool3d.profiling import (FIELDS, compare_train_steps, make_inputs, measure_peak_memory,
+                                  profile_module)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MiB = 2 ** 20
@@ -43,6 +44,37 @@ def test_profile_module_memory_bounds_from_activations():
     assert result["params"] == sum(p.numel() for p in model.parameters())
     assert result["infer_latency_ms"] > 0 and result["train_step_ms"] > 0
     assert result["infer_clips_per_s"] == pytest.approx(2e3 / result["infer_latency_ms"])
+
+
+def test_compare_train_steps_times_the_models_it_is_handed():
+    built = []
+
+    def build(pool):
+        built.append(pool)
+        width = {"narrow": 2, "wide": 6}[pool]
+        return nn.Sequential(nn.Conv3d(3, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1),
+                             nn.Flatten(), nn.Linear(width, 2))
+    result = compare_train_steps(build, ["narrow", "wide"], torch.randn(2, 3, 2, 8, 8), rounds=2,
+                                 iters=1, warmup=0)
+    assert built == ["narrow", "wide"] and result["reference"] == "narrow"
+    assert result["batch"] == 2 and set(result["pools"]) == {"narrow", "wide"}
+    assert len(result["pools"]["wide"]["rounds_ms"]) == 2 and set(result["overhead"]) == {"wide"}
+
+
+def test_profiling_builds_no_model_by_name():
+    """softpool3d.profiling measures the model it is handed: profiling one imports neither
+    softpool3d.models nor the engine."""
+    code = ("import sys, torch\n"
+            "from torch import nn\n"
+            "from softpool3d.profiling import profile_module\n"
+            "model = nn.Sequential(nn.Conv3d(3, 2, 1), nn.AdaptiveAvgPool3d(1), nn.Flatten())\n"
+            "profile_module(model, torch.randn(1, 3, 2, 4, 4), warmup=0, iters=1, progress=False)\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('softpool3d.models', "
+            "'softpool3d.engine'))))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_make_inputs_slowfast_pathways():

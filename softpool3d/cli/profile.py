@@ -8,7 +8,7 @@ training step, latency and throughput. Defaults to the model's published test vi
         --crop 64                                                 # side-by-side train-step cost
 
 See softpool3d/flops.py for the two FLOP conventions and softpool3d/profiling.py for how memory and
-time are measured.
+time are measured; the models are built here, by name, and handed to it.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any, Dict, List, Optional
 
 from softpool3d._files import atomic_write_text
 
@@ -83,12 +84,71 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def profile_model(name: str, *, pool: str = "original", pool_sites="paper", num_classes: int = 400,
+                  frames: Optional[int] = None, crop: Optional[int] = None, batch: int = 1,
+                  device="cpu", convention: str = "paper", amp: str = "none", warmup: int = 2,
+                  iters: int = 5, train: bool = True, flops: bool = True, seed: int = 0,
+                  progress: Optional[bool] = None, compile: bool = False) -> Dict[str, Any]:
+    """Build a registered model (``softpool3d.models``) and profile it at its published test view
+    (overridable with ``frames``/``crop``); views = clips x crops of the spec.
+
+    As in the model zoo, the network is built for its training geometry and run on the test crop
+    (a head pool sized for 224 px on a 256 px clip pools 2x2 positions, each projected by the
+    linear layer, then averaged). A ``crop`` given explicitly builds the head for that crop.
+    """
+    import torch
+    from softpool3d import ops
+    from softpool3d.flops import import_fvcore
+    from softpool3d.profiling import make_inputs, profile_module
+    import_fvcore()  # before pytorchvideo imports it: without its FutureWarning
+    from softpool3d.models import build_model, model_input_spec
+
+    torch.manual_seed(seed)
+    spec = model_input_spec(name)
+    model = build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
+                        num_frames=frames or spec["num_frames"],
+                        crop_size=crop or spec["crop_size"])
+    inputs = make_inputs(spec, batch, frames, crop)
+    views = (spec.get("num_clips") or 1) * (spec.get("num_crops") or 1)
+    result = {"model": name, "pool": pool, "pool_sites": pool_sites, "num_classes": num_classes,
+              "num_frames": frames or spec["num_frames"],
+              "crop_size": crop or spec.get("test_crop_size") or spec["crop_size"],
+              "num_clips": spec.get("num_clips"), "num_crops": spec.get("num_crops"),
+              "softpool_extension": bool(ops.HAS_EXTENSION)}
+    result.update(profile_module(model, inputs, convention=convention, views=views, device=device,
+                                 amp=amp, warmup=warmup, iters=iters, train=train, flops=flops,
+                                 progress=progress, compile=compile))
+    return result
+
+
+def compare_pools(name: str, pools: List[str], *, pool_sites="paper", rounds: int = 9,
+                  iters: int = 5, warmup: int = 3, batch: int = 8, frames: Optional[int] = None,
+                  crop: Optional[int] = None, num_classes: int = 400, device="cpu",
+                  seed: int = 0) -> Dict[str, Any]:
+    """``softpool3d.profiling.compare_train_steps`` of the registered model ``name`` built with
+    each pooling method of ``pools``, on clips of its spec (``frames``/``crop`` override it)."""
+    from softpool3d.flops import import_fvcore
+    from softpool3d.profiling import compare_train_steps, make_inputs
+    import_fvcore()
+    from softpool3d.models import build_model, model_input_spec
+
+    spec = model_input_spec(name)
+    inputs = make_inputs(spec, batch, frames, crop)
+
+    def build(pool):
+        return build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
+                           num_frames=frames or spec["num_frames"],
+                           crop_size=crop or spec["crop_size"])
+    result = compare_train_steps(build, pools, inputs, rounds=rounds, iters=iters, warmup=warmup,
+                                 device=device, seed=seed)
+    return {"model": name, "pool_sites": pool_sites, **result}
+
+
 def compare(args, sites) -> int:
-    from softpool3d.profiling import compare_train_steps
-    result = compare_train_steps(args.model, [args.pool] + args.compare, pool_sites=sites,
-                                 rounds=args.rounds, iters=args.iters, warmup=args.warmup,
-                                 batch=args.batch, frames=args.frames, crop=args.crop,
-                                 num_classes=args.num_classes, device=args.device)
+    result = compare_pools(args.model, [args.pool] + args.compare, pool_sites=sites,
+                           rounds=args.rounds, iters=args.iters, warmup=args.warmup,
+                           batch=args.batch, frames=args.frames, crop=args.crop,
+                           num_classes=args.num_classes, device=args.device)
     print(f"{args.model}, batch {args.batch}, {result['device_name']}, sites {sites}: train step "
           f"(ms, median of {args.rounds} rounds x {args.iters} steps, interleaved)")
     for pool, t in result["pools"].items():
@@ -111,7 +171,7 @@ def _write_json(path: str, result: dict) -> None:
 
 def main(argv=None) -> int:
     import torch
-    from softpool3d.profiling import format_table, profile_model
+    from softpool3d.profiling import format_table
 
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -12,11 +12,10 @@ import torch
 from torch.utils.data import Sampler
 from tqdm import tqdm
 
-from softpool3d.models.pitfalls import fresh_input
-
 from . import badvideos
 from . import distributed as du
 from .._files import atomic_write
+from ..model_inputs import fresh_input
 from ..runtime import cuda_autocast
 from .meters import VideoAggregator
 
@@ -57,7 +56,7 @@ def flatten_views(video: Video):
 
 
 def forward(model: torch.nn.Module, video: Video) -> torch.Tensor:
-    """``model`` on ``video``, handed a fresh list where it is one (see ``models.fresh_input``)."""
+    """``model`` on ``video``, handed a fresh list where it is one (``model_inputs.fresh_input``)."""
     return model(fresh_input(video))
 
 
