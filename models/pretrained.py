@@ -9,6 +9,8 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
+from softpool3d.checkpoint_file import CheckpointError, load as load_verified
+
 from .swap import find_pool_sites
 
 __all__ = ["LoadReport", "load_checkpoint", "extract_state_dict"]
@@ -98,7 +100,7 @@ def load_checkpoint(model: nn.Module, path: str, strict: bool = False,
                     verbose: bool = True) -> LoadReport:
     """Load the weights of a local checkpoint file into ``model`` (in place).
 
-    Read with the package's verified loader (``softpool3d.engine.checkpoint.load``: zip CRCs
+    Read with the package's verified loader (``softpool3d.checkpoint_file.load``: zip CRCs
     checked, then ``torch.load(weights_only=True)``): a file holding Python objects, a truncated
     or damaged file, a folder or a file without tensors raises ``CheckpointError`` (a
     RuntimeError) naming it; a missing one ``FileNotFoundError``. The state dict may be nested
@@ -107,9 +109,6 @@ def load_checkpoint(model: nn.Module, path: str, strict: bool = False,
     classes) are skipped and reported. ``strict=True`` raises a RuntimeError with the report
     unless the match is exact; otherwise the report is returned (and printed when ``verbose``).
     """
-    # the one verified, weights-only loader (zip CRCs, no code): CheckpointError names the file
-    # and says what is wrong with it (holds Python objects, truncated or damaged, a folder)
-    from softpool3d.engine.checkpoint import CheckpointError, load as load_verified
     obj = load_verified(path)
     try:
         state = extract_state_dict(obj)

@@ -6,11 +6,10 @@ load uses ``torch.load(weights_only=True)``: a checkpoint cannot run code. Write
 verified (read back) before they replace ``last.pth``; the replaced one is kept as
 ``previous.pth``, the fallback when ``last.pth`` turns out corrupt. Every load verifies what it
 reads the same way (the zip CRC of every record) before a byte of it is used: a damaged file is
-refused like a truncated one."""
+refused like a truncated one (the reading itself: ``softpool3d.checkpoint_file``)."""
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import zipfile
 from collections.abc import Mapping
@@ -20,23 +19,13 @@ import numpy as np
 import torch
 
 from .._files import atomic_copy, atomic_write
+from ..checkpoint_file import CheckpointError, _short, _torch_load, check_crcs, load
 
 LAST, BEST, PREVIOUS = "last.pth", "best.pth", "previous.pth"
 # the names a run folder's checkpoints go by (``test.checkpoint``): resolved inside the folder only
 RUN_NAMES = {"last": LAST, "best": BEST, "previous": PREVIOUS}
 # what every training checkpoint holds (``training_state``)
 TRAINING_KEYS = ("model", "epoch", "config")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; ``.path`` names it, ``.unsafe`` is True when it holds
-    Python objects (code) rather than corrupt data, ``.corrupt`` when its bytes are damaged
-    (truncated, a CRC mismatch), so that an older copy may serve instead."""
-
-    def __init__(self, path: str, reason: str, unsafe: bool = False, corrupt: bool = True):
-        self.path, self.reason, self.unsafe = path, reason, unsafe
-        self.corrupt = corrupt and not unsafe
-        super().__init__(f"{path}: {reason}")
 
 
 def in_run(out_dir: str, name: str) -> str:
@@ -110,32 +99,6 @@ def verify(path: str) -> None:
     _torch_load(path, "cpu", mmap=True)
 
 
-def check_crcs(path: str, tensors: bool = True) -> None:
-    """Raise CheckpointError (corrupt) unless every record of the zip archive ``path`` matches
-    the CRC its writer stored (``torch.save`` writes one per record; ``torch.load`` does not
-    check them). Reads the whole file once; ``tensors=False`` skips the tensor records (their
-    ``data/`` entries) and reads only the small ones."""
-    bad = None
-    try:
-        with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
-                if not tensors and "/data/" in f"/{info.filename}":
-                    continue
-                try:
-                    with z.open(info) as f:
-                        while f.read(1 << 20):
-                            pass
-                except zipfile.BadZipFile:  # what a CRC mismatch raises
-                    bad = info.filename
-                    break
-    except Exception as e:  # BadZipFile, OSError, zlib.error, EOFError ...
-        raise CheckpointError(path, f"truncated or corrupt checkpoint ({_short(e)})") from None
-    if bad is not None:
-        raise CheckpointError(path, f"corrupt checkpoint: the record {bad!r} does not match "
-                              "the CRC written with it (the file was damaged after it was "
-                              "written)")
-
-
 def _intact(path: str) -> bool:
     """Whether ``path`` is a zip whose CRCs check (a cheap test before keeping it as previous.pth)."""
     try:
@@ -154,40 +117,6 @@ def save(state: Dict[str, Any], out_dir: str, is_best: bool) -> str:
     if is_best:
         atomic_copy(last, os.path.join(out_dir, BEST))
     return last
-
-
-def load(path: str, map_location="cpu", mmap: bool = False) -> Any:
-    """The verified contents of ``path``: its zip CRCs are checked (:func:`check_crcs`), then
-    ``torch.load(weights_only=True)``. CheckpointError (naming ``path``) when the file holds code,
-    is truncated or damaged, or is a folder; FileNotFoundError when it does not exist. A file in
-    torch's legacy (pre-zip) format has no CRCs to check and is loaded as it is."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise CheckpointError(path, "is a folder, not a checkpoint file", corrupt=False)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such checkpoint: {path}")
-    if zipfile.is_zipfile(path):
-        check_crcs(path)
-    return _torch_load(path, map_location, mmap)
-
-
-def _torch_load(path: str, map_location, mmap: bool) -> Any:
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as e:
-        text = str(e)
-        if "Weights only load failed" in text:
-            detail = next((line.strip() for line in text.splitlines()
-                           if "GLOBAL" in line or "Unsupported" in line), "")
-            raise CheckpointError(path, "refused to load: it holds Python objects, not only "
-                                  "tensors and plain containers (torch.load(weights_only=True) "
-                                  "stopped at them), and loading it could run code "
-                                  f"({detail or 'weights_only load failed'}). Only load "
-                                  "checkpoints written by this package or by a source you trust "
-                                  "(then extract the weights yourself)", unsafe=True) from None
-        raise CheckpointError(path, f"corrupt checkpoint ({_short(e)})") from None
-    except Exception as e:  # truncated zip, not a checkpoint at all
-        raise CheckpointError(path, f"truncated or corrupt checkpoint ({_short(e)})") from None
 
 
 def check_training_state(state: Any, path: str) -> Dict[str, Any]:
@@ -304,8 +233,3 @@ def restore(state: Dict[str, Any], model, optimizer=None, scheduler=None, scaler
 def find_last(out_dir: str) -> Optional[str]:
     path = os.path.join(out_dir, LAST)
     return path if os.path.isfile(path) else None
-
-
-def _short(e: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text[:limit]}" + ("..." if len(text) > limit else "")
