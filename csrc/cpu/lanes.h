@@ -1,11 +1,14 @@
 // Lane loops of the CPU SoftPool kernels: element-wise work over a contiguous run of "lanes"
 // (output columns for contiguous tensors, channels for channels_last_3d), in the accumulation type.
-// The float versions are compiled for AVX-512, AVX2+FMA and the baseline ISA (picked at load time).
+// Each operation is a template over the accumulation type; SOFTPOOL_LANE_OP(name) adds name_any,
+// which runs the float version through copies compiled for AVX-512, AVX2+FMA and the baseline ISA
+// (picked at load time) and the double version as it is (baseline ISA).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
@@ -21,6 +24,25 @@ namespace cpu {
 #else
 #define SOFTPOOL_CLONES
 #endif
+
+// Cloned<&f>::run: f, with f's own signature, compiled once per ISA of SOFTPOOL_CLONES.
+template <auto F>
+struct Cloned;
+template <typename R, typename... P, R (*F)(P...)>
+struct Cloned<F> {
+  SOFTPOOL_CLONES static R run(P... p) { return F(p...); }
+};
+
+// name_any(args...): name<float> through Cloned where the arguments are float lanes, else
+// name<double>.
+#define SOFTPOOL_LANE_OP(name)                                            \
+  template <typename... A>                                                \
+  inline decltype(auto) name##_any(A&&... a) {                            \
+    if constexpr (std::is_invocable_v<decltype(&name<float>), A...>)      \
+      return Cloned<&name<float>>::run(a...);                             \
+    else                                                                  \
+      return name<double>(a...);                                          \
+  }
 
 // exp(x) for x <= 88 in float, with a ~1 ulp polynomial that vectorises: 0 below -87.3 (where
 // float exp leaves the normal range), NaN stays NaN. Range reduction x = n ln2 + r, |r| <= ln2 / 2.
@@ -117,6 +139,7 @@ inline void grad_lanes(const acc_t* __restrict x, const acc_t* __restrict y,
     }
   }
 }
+SOFTPOOL_LANE_OP(grad_lanes)
 
 // grad_lanes for the contiguous backward: lane j reads x[j * stride] and adds to acc[j * stride]
 // (an input row, window cells kw, kw + s, ...); strides 1 and 2 as constants, which vectorise.
@@ -144,6 +167,7 @@ inline void grad_strided(const acc_t* x, const acc_t* y, const acc_t* lse, const
   else if (stride == 2) grad_strided_impl<acc_t, 2>(x, y, lse, g, acc, n, stride, paper);
   else grad_strided_impl<acc_t, 0>(x, y, lse, g, acc, n, stride, paper);
 }
+SOFTPOOL_LANE_OP(grad_strided)
 
 // The end of a window pass over n lanes: y = m + t / s, and log s.
 template <typename acc_t>
@@ -156,17 +180,20 @@ inline void finish_lanes(const acc_t* __restrict m, const acc_t* __restrict s,
     log_s[i] = log_vec(s[i]);
   }
 }
+SOFTPOOL_LANE_OP(finish_lanes)
 
 // The max pass and the sum pass over every cell of a window: v[c] are the cells' lanes.
 template <typename acc_t>
 inline void max_cells(const acc_t* const* v, int64_t cells, acc_t* __restrict m, int64_t n) {
   for (int64_t c = 0; c < cells; ++c) max_lanes(v[c], m, n);
 }
+SOFTPOOL_LANE_OP(max_cells)
 template <typename acc_t>
 inline void accumulate_cells(const acc_t* const* v, int64_t cells, const acc_t* __restrict m,
                              acc_t* __restrict s, acc_t* __restrict t, int64_t n) {
   for (int64_t c = 0; c < cells; ++c) accumulate_lanes(v[c], m, s, t, n);
 }
+SOFTPOOL_LANE_OP(accumulate_cells)
 
 // buf[i] = p[i * stride]; stride 2 (the usual pooling stride) as a constant, which vectorises.
 template <typename acc_t>
@@ -179,8 +206,10 @@ inline void gather_lanes(const acc_t* __restrict p, int64_t stride, int64_t n,
     for (int64_t i = 0; i < n; ++i) buf[i] = p[i * stride];
   }
 }
+SOFTPOOL_LANE_OP(gather_lanes)
 
-// buf[i] = float(p[i * stride]) for the 16-bit types (their conversions are bit operations).
+// buf[i] = float(p[i * stride]) for the 16-bit types (their conversions are bit operations); run
+// through Cloned<&widen_lanes<half_t>>.
 template <typename half_t>
 inline void widen_lanes(const half_t* __restrict p, int64_t stride, int64_t n,
                         float* __restrict buf) {
@@ -210,6 +239,7 @@ inline acc_t reduce_max(const acc_t* __restrict x, int64_t n, acc_t m) {
   for (int64_t j = 0; j < kParts; ++j) m = part[j] > m ? part[j] : m;
   return m;
 }
+SOFTPOOL_LANE_OP(reduce_max)
 
 // With d = shifted(x, m): s += sum e^d, t += sum d e^d over x[0..n).
 template <typename acc_t>
@@ -233,6 +263,7 @@ inline void reduce_sums(const acc_t* __restrict x, int64_t n, acc_t m, acc_t& s,
   }
   for (int64_t j = 0; j < kParts; ++j) s += ps[j], t += pt[j];
 }
+SOFTPOOL_LANE_OP(reduce_sums)
 
 // acc[i] += the gradient reaching x[i] from one window with output y, normaliser lse and
 // grad_output g (as grad_lanes, with y, lse, g shared by all lanes).
@@ -250,89 +281,7 @@ inline void grad_shared(const acc_t* __restrict x, int64_t n, acc_t y, acc_t lse
     }
   }
 }
-
-// Float entry points, cloned per ISA.
-SOFTPOOL_CLONES void grad_lanes_f(const float* x, const float* y, const float* lse, const float* g,
-                                  float* out, int64_t n, bool paper);
-
-SOFTPOOL_CLONES void max_cells_f(const float* const* v, int64_t cells, float* m, int64_t n);
-SOFTPOOL_CLONES void accumulate_cells_f(const float* const* v, int64_t cells, const float* m,
-                                        float* s, float* t, int64_t n);
-SOFTPOOL_CLONES void gather_lanes_f(const float* p, int64_t stride, int64_t n, float* buf);
-SOFTPOOL_CLONES void grad_strided_f(const float* x, const float* y, const float* lse,
-                                    const float* g, float* acc, int64_t n, int64_t stride,
-                                    bool paper);
-SOFTPOOL_CLONES void widen_lanes_bf16(const c10::BFloat16* p, int64_t stride, int64_t n,
-                                      float* buf);
-SOFTPOOL_CLONES void widen_lanes_half(const c10::Half* p, int64_t stride, int64_t n, float* buf);
-SOFTPOOL_CLONES float reduce_max_f(const float* x, int64_t n, float m);
-SOFTPOOL_CLONES void reduce_sums_f(const float* x, int64_t n, float m, float& s, float& t);
-SOFTPOOL_CLONES void grad_shared_f(const float* x, int64_t n, float y, float lse, float g,
-                                   float* acc, bool paper);
-SOFTPOOL_CLONES void finish_lanes_f(const float* m, const float* s, const float* t, float* y,
-                                    float* log_s, int64_t n);
-
-inline float reduce_max_any(const float* x, int64_t n, float m) { return reduce_max_f(x, n, m); }
-inline double reduce_max_any(const double* x, int64_t n, double m) { return reduce_max(x, n, m); }
-inline void reduce_sums_any(const float* x, int64_t n, float m, float& s, float& t) {
-  reduce_sums_f(x, n, m, s, t);
-}
-inline void reduce_sums_any(const double* x, int64_t n, double m, double& s, double& t) {
-  reduce_sums(x, n, m, s, t);
-}
-inline void grad_shared_any(const float* x, int64_t n, float y, float lse, float g, float* acc,
-                            bool paper) {
-  grad_shared_f(x, n, y, lse, g, acc, paper);
-}
-inline void grad_shared_any(const double* x, int64_t n, double y, double lse, double g,
-                            double* acc, bool paper) {
-  grad_shared(x, n, y, lse, g, acc, paper);
-}
-inline void max_cells_any(const float* const* v, int64_t cells, float* m, int64_t n) {
-  max_cells_f(v, cells, m, n);
-}
-inline void max_cells_any(const double* const* v, int64_t cells, double* m, int64_t n) {
-  max_cells(v, cells, m, n);
-}
-inline void accumulate_cells_any(const float* const* v, int64_t cells, const float* m, float* s,
-                                 float* t, int64_t n) {
-  accumulate_cells_f(v, cells, m, s, t, n);
-}
-inline void accumulate_cells_any(const double* const* v, int64_t cells, const double* m,
-                                 double* s, double* t, int64_t n) {
-  accumulate_cells(v, cells, m, s, t, n);
-}
-inline void gather_lanes_any(const float* p, int64_t stride, int64_t n, float* buf) {
-  gather_lanes_f(p, stride, n, buf);
-}
-inline void gather_lanes_any(const double* p, int64_t stride, int64_t n, double* buf) {
-  gather_lanes(p, stride, n, buf);
-}
-inline void grad_strided_any(const float* x, const float* y, const float* lse, const float* g,
-                             float* acc, int64_t n, int64_t stride, bool paper) {
-  grad_strided_f(x, y, lse, g, acc, n, stride, paper);
-}
-inline void grad_strided_any(const double* x, const double* y, const double* lse,
-                             const double* g, double* acc, int64_t n, int64_t stride,
-                             bool paper) {
-  grad_strided(x, y, lse, g, acc, n, stride, paper);
-}
-inline void finish_lanes_any(const float* m, const float* s, const float* t, float* y, float* log_s,
-                             int64_t n) {
-  finish_lanes_f(m, s, t, y, log_s, n);
-}
-inline void finish_lanes_any(const double* m, const double* s, const double* t, double* y,
-                             double* log_s, int64_t n) {
-  finish_lanes(m, s, t, y, log_s, n);
-}
-inline void grad_lanes_any(const float* x, const float* y, const float* lse, const float* g,
-                           float* out, int64_t n, bool paper) {
-  grad_lanes_f(x, y, lse, g, out, n, paper);
-}
-inline void grad_lanes_any(const double* x, const double* y, const double* lse, const double* g,
-                           double* out, int64_t n, bool paper) {
-  grad_lanes(x, y, lse, g, out, n, paper);
-}
+SOFTPOOL_LANE_OP(grad_shared)
 
 }  // namespace cpu
 }  // namespace softpool

@@ -26,43 +26,6 @@
 namespace softpool {
 namespace cpu {
 
-void max_cells_f(const float* const* v, int64_t cells, float* m, int64_t n) {
-  max_cells(v, cells, m, n);
-}
-void accumulate_cells_f(const float* const* v, int64_t cells, const float* m, float* s, float* t,
-                        int64_t n) {
-  accumulate_cells(v, cells, m, s, t, n);
-}
-void gather_lanes_f(const float* p, int64_t stride, int64_t n, float* buf) {
-  gather_lanes(p, stride, n, buf);
-}
-void grad_strided_f(const float* x, const float* y, const float* lse, const float* g, float* acc,
-                    int64_t n, int64_t stride, bool paper) {
-  grad_strided(x, y, lse, g, acc, n, stride, paper);
-}
-void widen_lanes_bf16(const c10::BFloat16* p, int64_t stride, int64_t n, float* buf) {
-  widen_lanes(p, stride, n, buf);
-}
-void widen_lanes_half(const c10::Half* p, int64_t stride, int64_t n, float* buf) {
-  widen_lanes(p, stride, n, buf);
-}
-float reduce_max_f(const float* x, int64_t n, float m) { return reduce_max(x, n, m); }
-void reduce_sums_f(const float* x, int64_t n, float m, float& s, float& t) {
-  reduce_sums(x, n, m, s, t);
-}
-void grad_shared_f(const float* x, int64_t n, float y, float lse, float g, float* acc,
-                   bool paper) {
-  grad_shared(x, n, y, lse, g, acc, paper);
-}
-void finish_lanes_f(const float* m, const float* s, const float* t, float* y, float* log_s,
-                    int64_t n) {
-  finish_lanes(m, s, t, y, log_s, n);
-}
-void grad_lanes_f(const float* x, const float* y, const float* lse, const float* g, float* out,
-                  int64_t n, bool paper) {
-  grad_lanes(x, y, lse, g, out, n, paper);
-}
-
 namespace {
 
 constexpr int64_t kLanes = 256;  // lanes per chunk: buffers stay in L1
@@ -75,10 +38,9 @@ inline const acc_t* lanes_view(const scalar_t* p, int64_t stride, int64_t n, acc
     if (stride == 1) return p;
     gather_lanes_any(p, stride, n, buf);
     return buf;
-  } else if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
-    widen_lanes_bf16(p, stride, n, buf);
-  } else if constexpr (std::is_same_v<scalar_t, c10::Half>) {
-    widen_lanes_half(p, stride, n, buf);
+  } else if constexpr (std::is_same_v<scalar_t, c10::BFloat16> ||
+                       std::is_same_v<scalar_t, c10::Half>) {
+    Cloned<&widen_lanes<scalar_t>>::run(p, stride, n, buf);
   } else {
     for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<acc_t>(p[i * stride]);
   }
