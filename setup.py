@@ -3,7 +3,9 @@
 A CUDA extension is built when a CUDA toolkit is usable (``CUDA_HOME``/``CUDA_PATH`` set, an ``nvcc``
 found, or ``FORCE_CUDA=1``), otherwise a CPU-only C++ extension. ``TORCH_CUDA_ARCH_LIST`` picks the
 GPU architectures (default: a release list). ``SOFTPOOL_NO_EXTENSION=1`` skips the extension (the
-package then runs on the pure-PyTorch reference). Install with
+package then runs on the pure-PyTorch reference). ``SOFTPOOL_BUILD_TEST_OPS=1`` also builds
+``softpool3d._C_testing``, the test-only ops that run the CUDA kernels' per-element bodies on the
+CPU (``tools/setup_env.sh`` sets it; a user's build carries no test entry points). Install with
 ``pip install --no-build-isolation -e .`` (the build imports the installed torch).
 """
 import glob
@@ -42,10 +44,10 @@ def extensions():
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     with_cuda = os.environ.get("FORCE_CUDA") == "1" or cuda_home is not None
-    sources = ["csrc/softpool.cpp", "csrc/cpu/softpool_cpu.cpp", "csrc/testing/device_bodies.cpp",
-               "csrc/adapool.cpp", "csrc/cpu/adapool_cpu.cpp",
-               "csrc/testing/adapool_device_bodies.cpp"]
+    sources = ["csrc/geometry.cpp", "csrc/softpool.cpp", "csrc/cpu/softpool_cpu.cpp",
+               "csrc/adapool.cpp", "csrc/cpu/adapool_cpu.cpp"]
     cxx = ["-O3", "-fopenmp", "-fno-trapping-math"]  # the last lets the lane loops vectorise
+    include_dirs = [os.path.abspath("csrc")]
     extra = {"cxx": cxx}
     kind = CppExtension
     if with_cuda:
@@ -54,9 +56,15 @@ def extensions():
         extra["nvcc"] = ["-O3", "--expt-relaxed-constexpr"]
         extra["cxx"] = cxx + ["-DSOFTPOOL_WITH_CUDA"]
         kind = CUDAExtension
-    ext = kind("softpool3d._C", sources, extra_compile_args=extra,
-               extra_link_args=["-fopenmp"], include_dirs=[os.path.abspath("csrc")])
-    return [ext], {"build_ext": BuildExtension.with_options(use_ninja=True)}
+    exts = [kind("softpool3d._C", sources, extra_compile_args=extra, extra_link_args=["-fopenmp"],
+                 include_dirs=include_dirs)]
+    if os.environ.get("SOFTPOOL_BUILD_TEST_OPS") == "1":
+        exts.append(CppExtension(
+            "softpool3d._C_testing", ["csrc/geometry.cpp", "csrc/testing/device_bodies.cpp",
+                                      "csrc/testing/adapool_device_bodies.cpp"],
+            extra_compile_args={"cxx": cxx}, extra_link_args=["-fopenmp"],
+            include_dirs=include_dirs))
+    return exts, {"build_ext": BuildExtension.with_options(use_ninja=True)}
 
 
 ext_modules, cmdclass = extensions()

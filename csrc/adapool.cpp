@@ -44,7 +44,6 @@ at::Tensor ada_backward(const at::Tensor& grad_edscw_, const at::Tensor& grad_em
                         const at::Tensor& input_, const at::Tensor& edscw_, const at::Tensor& em_,
                         const at::Tensor& stats_, c10::IntArrayRef kernel_size,
                         c10::IntArrayRef stride, c10::IntArrayRef padding) {
-  // ceil_mode is implied by the saved output's size (as in softpool3d::backward).
   PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, /*ceil_mode=*/true);
   const auto acc_type = at::toOpMathType(input_.scalar_type());
   for (const auto* t : {&grad_edscw_, &grad_em_, &edscw_, &em_, &stats_}) {
@@ -54,18 +53,7 @@ at::Tensor ada_backward(const at::Tensor& grad_edscw_, const at::Tensor& grad_em
                 "edscw, em and stats must be ", acc_type, " for a ", input_.scalar_type(),
                 " input, got ", t->scalar_type());
   }
-  TORCH_CHECK(edscw_.dim() == 5 && edscw_.size(0) == input_.size(0) &&
-                  edscw_.size(1) == input_.size(1),
-              "softpool3d ada_pool_backward: output ", edscw_.sizes(), " does not match input ",
-              input_.sizes());
-  for (int d = 0; d < 3; ++d) {
-    const int64_t out = edscw_.size(2 + d);
-    TORCH_CHECK(out == g.out[d] ||
-                    out == pooled_size(g.in[d], g.kernel[d], g.stride[d], g.padding[d], false),
-                "softpool3d ada_pool_backward: output size ", edscw_.sizes(),
-                " does not match the pooling arguments");
-    g.out[d] = out;
-  }
+  use_saved_output_size(g, input_, edscw_, "softpool3d ada_pool_backward");
   std::vector<int64_t> stats_shape(edscw_.sizes().begin(), edscw_.sizes().end());
   stats_shape[0] *= kAdaStats;
   TORCH_CHECK(grad_edscw_.sizes() == edscw_.sizes() && grad_em_.sizes() == edscw_.sizes() &&

@@ -21,7 +21,7 @@
 #include <limits>
 
 #include "adapool.h"
-#include "softpool_device_body.h"
+#include "device_body_common.h"
 
 namespace softpool {
 namespace ada {
@@ -108,50 +108,38 @@ struct BackwardArgs {
 template <bool channels_last, typename scalar_t, typename index_t>
 SOFTPOOL_HD void forward_element(index_t i, const ForwardArgs<scalar_t, index_t>& A) {
   using acc_t = at::opmath_type<scalar_t>;
-  index_t n, c, od, oh, ow;
-  body::unravel<channels_last>(i, A.out, n, c, od, oh, ow);
-  const index_t d0 = od * A.win.s[0] - A.win.p[0], h0 = oh * A.win.s[1] - A.win.p[1];
-  const index_t w0 = ow * A.win.s[2] - A.win.p[2];
-  const index_t d1 = body::hd_min<index_t>(d0 + A.win.k[0], A.in.d);
-  const index_t h1 = body::hd_min<index_t>(h0 + A.win.k[1], A.in.h);
-  const index_t w1 = body::hd_min<index_t>(w0 + A.win.k[2], A.in.w);
-  const index_t ds = body::hd_max<index_t>(d0, 0), hs = body::hd_max<index_t>(h0, 0);
-  const index_t ws = body::hd_max<index_t>(w0, 0);
-  const scalar_t* base = A.x + n * A.in.sn + c * A.in.sc;
-  const acc_t count = static_cast<acc_t>((d1 - ds) * (h1 - hs) * (w1 - ws));
+  const body::WindowCells<index_t> cells = body::window_cells<channels_last>(i, A.in, A.out, A.win);
+  const scalar_t* base = A.x + cells.plane;
+  const acc_t count = static_cast<acc_t>(cells.count());
   const acc_t inv_n = acc_t(1) / count;
   // Pass 1: the mean (terms scaled by 1/n first: no overflow near the largest finite values),
   // the max and the min (NaN skipped here, caught by the mean).
   acc_t mean = 0, mx = -std::numeric_limits<acc_t>::infinity();
   acc_t mn = std::numeric_limits<acc_t>::infinity();
-  for (index_t d = ds; d < d1; ++d)
-    for (index_t h = hs; h < h1; ++h)
-      for (index_t w = ws; w < w1; ++w) {
-        const acc_t a = static_cast<acc_t>(base[d * A.in.sd + h * A.in.sh + w * A.in.sw]);
-        mean += a * inv_n;
-        mx = a > mx ? a : mx;
-        mn = a < mn ? a : mn;
-      }
+  cells.for_each(A.in, [&](index_t o) {
+    const acc_t a = static_cast<acc_t>(base[o]);
+    mean += a * inv_n;
+    mx = a > mx ? a : mx;
+    mn = a < mn ? a : mn;
+  });
   if (mx == mn && mean == mean) mean = mx;  // a constant window: its mean exactly
   // Pass 2: both softmaxes and the sums Q needs. eDSCW's numerator is taken relative to the
   // mean, halved (x/2 - m/2 cannot overflow), so a constant window returns the constant.
   acc_t sd = 0, td = 0, p1 = 0, p2 = 0, sm = 0, tm = 0;
   const acc_t half_mean = mean * acc_t(0.5);
-  for (index_t d = ds; d < d1; ++d)
-    for (index_t h = hs; h < h1; ++h)
-      for (index_t w = ws; w < w1; ++w) {
-        const acc_t a = static_cast<acc_t>(base[d * A.in.sd + h * A.in.sh + w * A.in.sw]);
-        const DscParts<acc_t> q = dsc_parts<acc_t>(a, mean);
-        const acc_t ed = body::acc_exp(q.dsc - acc_t(1));
-        sd += ed;
-        td += ed * (a * acc_t(0.5) - half_mean);
-        p1 += ed * q.x_dm;
-        p2 += ed * q.dm;
-        const acc_t diff = shifted<acc_t>(a, mx);
-        const acc_t e = body::acc_exp(diff);
-        sm += e;
-        tm += e * diff;
-      }
+  cells.for_each(A.in, [&](index_t o) {
+    const acc_t a = static_cast<acc_t>(base[o]);
+    const DscParts<acc_t> q = dsc_parts<acc_t>(a, mean);
+    const acc_t ed = body::acc_exp(q.dsc - acc_t(1));
+    sd += ed;
+    td += ed * (a * acc_t(0.5) - half_mean);
+    p1 += ed * q.x_dm;
+    p2 += ed * q.dm;
+    const acc_t diff = shifted<acc_t>(a, mx);
+    const acc_t e = body::acc_exp(diff);
+    sm += e;
+    tm += e * diff;
+  });
   const acc_t r = td / sd;  // (y^D - m) / 2
   const acc_t yd = (mean + r) + r;
   const acc_t ym = mx + tm / sm;
@@ -167,27 +155,42 @@ SOFTPOOL_HD void forward_element(index_t i, const ForwardArgs<scalar_t, index_t>
 template <bool channels_last, typename scalar_t, typename index_t>
 SOFTPOOL_HD void backward_element(index_t i, const BackwardArgs<scalar_t, index_t>& A) {
   using acc_t = at::opmath_type<scalar_t>;
-  index_t n, c, id, ih, iw;
-  body::unravel<channels_last>(i, A.in, n, c, id, ih, iw);
-  int64_t d0, d1, h0, h1, w0, w1;
-  windows_containing(id, A.win.k[0], A.win.s[0], A.win.p[0], A.out.d, d0, d1);
-  windows_containing(ih, A.win.k[1], A.win.s[1], A.win.p[1], A.out.h, h0, h1);
-  windows_containing(iw, A.win.k[2], A.win.s[2], A.win.p[2], A.out.w, w0, w1);
   const acc_t a = static_cast<acc_t>(A.x[i]);
-  const index_t obase = n * A.out.sn + c * A.out.sc;
   acc_t acc = 0;
-  for (index_t od = d0; od <= d1; ++od)
-    for (index_t oh = h0; oh <= h1; ++oh)
-      for (index_t ow = w0; ow <= w1; ++ow) {
-        const index_t o = obase + od * A.out.sd + oh * A.out.sh + ow * A.out.sw;
-        const DscParts<acc_t> q = dsc_parts<acc_t>(a, A.stats[2 * A.plane + o]);
-        const acc_t wd = body::acc_exp(q.dsc - acc_t(1)) * A.stats[A.plane + o];
-        acc += A.g_edscw[o] * (wd * (acc_t(1) + (a - A.edscw[o]) * q.dx) +
-                               A.stats[3 * A.plane + o]);
-        const acc_t diff = shifted<acc_t>(a, A.em[o]);
-        acc += A.g_em[o] * body::acc_exp(diff - A.stats[o]) * (acc_t(1) + diff);
-      }
+  body::containing_windows<channels_last>(i, A.in, A.out, A.win).for_each(A.out, [&](index_t o) {
+    const DscParts<acc_t> q = dsc_parts<acc_t>(a, A.stats[2 * A.plane + o]);
+    const acc_t wd = body::acc_exp(q.dsc - acc_t(1)) * A.stats[A.plane + o];
+    acc += A.g_edscw[o] * (wd * (acc_t(1) + (a - A.edscw[o]) * q.dx) + A.stats[3 * A.plane + o]);
+    const acc_t diff = shifted<acc_t>(a, A.em[o]);
+    acc += A.g_em[o] * body::acc_exp(diff - A.stats[o]) * (acc_t(1) + diff);
+  });
   A.gx[i] = static_cast<scalar_t>(acc);
+}
+
+// ---- host side: the arguments of a call (tensors in memory_format_of(input)) ----
+
+template <typename scalar_t, typename index_t>
+ForwardArgs<scalar_t, index_t> forward_args(const at::Tensor& input, const PoolGeometry& g,
+                                            at::Tensor& edscw, at::Tensor& em, at::Tensor& stats) {
+  using acc_t = at::opmath_type<scalar_t>;
+  return {input.const_data_ptr<scalar_t>(), body::dims_of<index_t>(input),
+          edscw.mutable_data_ptr<acc_t>(), em.mutable_data_ptr<acc_t>(),
+          stats.mutable_data_ptr<acc_t>(), edscw.numel(), body::dims_of<index_t>(edscw),
+          body::window_of(g)};
+}
+
+template <typename scalar_t, typename index_t>
+BackwardArgs<scalar_t, index_t> backward_args(const at::Tensor& grad_edscw,
+                                              const at::Tensor& grad_em, const at::Tensor& input,
+                                              const at::Tensor& edscw, const at::Tensor& em,
+                                              const at::Tensor& stats, const PoolGeometry& g,
+                                              at::Tensor& grad_input) {
+  using acc_t = at::opmath_type<scalar_t>;
+  return {grad_edscw.const_data_ptr<acc_t>(), grad_em.const_data_ptr<acc_t>(),
+          input.const_data_ptr<scalar_t>(), edscw.const_data_ptr<acc_t>(),
+          em.const_data_ptr<acc_t>(), stats.const_data_ptr<acc_t>(), edscw.numel(),
+          body::dims_of<index_t>(input), body::dims_of<index_t>(edscw), body::window_of(g),
+          grad_input.mutable_data_ptr<scalar_t>()};
 }
 
 }  // namespace ada

@@ -10,38 +10,6 @@
 
 namespace softpool {
 
-PoolGeometry make_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size,
-                           c10::IntArrayRef stride, c10::IntArrayRef padding, bool ceil_mode) {
-  TORCH_CHECK(input.dim() == 5, "softpool3d: expected a 5D (N, C, D, H, W) input, got ",
-              input.dim(), "D");
-  TORCH_CHECK(at::isFloatingType(input.scalar_type()),
-              "softpool3d: expected a floating-point input, got ", input.scalar_type());
-  TORCH_CHECK(kernel_size.size() == 3 && stride.size() == 3 && padding.size() == 3,
-              "softpool3d: kernel_size, stride and padding must have 3 values each");
-  PoolGeometry g;
-  for (int d = 0; d < 3; ++d) {
-    g.kernel[d] = kernel_size[d];
-    g.stride[d] = stride[d];
-    g.padding[d] = padding[d];
-    g.in[d] = input.size(2 + d);
-    TORCH_CHECK(g.kernel[d] > 0 && g.stride[d] > 0,
-                "softpool3d: kernel_size and stride must be positive, got ", kernel_size, " and ",
-                stride);
-    TORCH_CHECK(g.padding[d] >= 0 && g.padding[d] <= g.kernel[d] / 2,
-                "softpool3d: padding ", padding, " must be >= 0 and at most half of kernel_size ",
-                kernel_size);
-    TORCH_CHECK(g.in[d] > 0, "softpool3d: spatial dimensions must be non-empty, got ",
-                input.sizes());
-    // As in max pooling, a kernel larger than the padded input is legal where ceil_mode still
-    // gives an output: its one window is clamped to the real cells.
-    g.out[d] = pooled_size(g.in[d], g.kernel[d], g.stride[d], g.padding[d], ceil_mode);
-    TORCH_CHECK(g.out[d] > 0, "softpool3d: kernel_size ", kernel_size,
-                " is larger than the padded input ", input.sizes().slice(2),
-                ": the output would be empty");
-  }
-  return g;
-}
-
 namespace {
 
 // The saved log-sum-exp is kept in the accumulation type: float32, float64 for float64 inputs.
@@ -73,8 +41,6 @@ at::Tensor backward(const at::Tensor& grad_output_, const at::Tensor& input_,
                     const at::Tensor& output_, const at::Tensor& lse_,
                     c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
                     c10::IntArrayRef padding, bool paper_grad) {
-  // ceil_mode is implied by the saved output's size; geometry is checked against it (ceil_mode's
-  // size is the larger, so a kernel only ceil_mode makes legal passes here).
   PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, /*ceil_mode=*/true);
   for (const auto* t : {&grad_output_, &output_, &lse_}) {
     TORCH_CHECK(t->device() == input_.device(), "softpool3d backward: grad_output, output and lse ",
@@ -84,18 +50,7 @@ at::Tensor backward(const at::Tensor& grad_output_, const at::Tensor& input_,
                   output_.scalar_type() == input_.scalar_type(),
               "softpool3d backward: grad_output (", grad_output_.scalar_type(), ") and output (",
               output_.scalar_type(), ") must have the input's dtype ", input_.scalar_type());
-  TORCH_CHECK(output_.dim() == 5 && output_.size(0) == input_.size(0) &&
-                  output_.size(1) == input_.size(1),
-              "softpool3d backward: output ", output_.sizes(), " does not match input ",
-              input_.sizes());
-  for (int d = 0; d < 3; ++d) {
-    const int64_t out = output_.size(2 + d);
-    TORCH_CHECK(out == g.out[d] ||
-                    out == pooled_size(g.in[d], g.kernel[d], g.stride[d], g.padding[d], false),
-                "softpool3d backward: output size ", output_.sizes(),
-                " does not match the pooling arguments");
-    g.out[d] = out;
-  }
+  use_saved_output_size(g, input_, output_, "softpool3d backward");
   TORCH_CHECK(grad_output_.sizes() == output_.sizes() && lse_.sizes() == output_.sizes(),
               "softpool3d backward: grad_output ", grad_output_.sizes(), ", output ",
               output_.sizes(), " and lse ", lse_.sizes(), " must have the same shape");
@@ -121,21 +76,21 @@ at::Tensor backward(const at::Tensor& grad_output_, const at::Tensor& input_,
 }  // namespace
 
 TORCH_LIBRARY(softpool3d, m) {
-  m.def("forward(Tensor input, int[3] kernel_size, int[3] stride, int[3] padding, bool ceil_mode, "
-        "bool paper_grad) -> (Tensor output, Tensor lse)");
-  m.def("backward(Tensor grad_output, Tensor input, Tensor output, Tensor lse, int[3] kernel_size, "
-        "int[3] stride, int[3] padding, bool paper_grad) -> Tensor");
+  m.def("soft_pool_forward(Tensor input, int[3] kernel_size, int[3] stride, int[3] padding, "
+        "bool ceil_mode, bool paper_grad) -> (Tensor output, Tensor lse)");
+  m.def("soft_pool_backward(Tensor grad_output, Tensor input, Tensor output, Tensor lse, "
+        "int[3] kernel_size, int[3] stride, int[3] padding, bool paper_grad) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(softpool3d, CPU, m) {
-  m.impl("forward", &forward);
-  m.impl("backward", &backward);
+  m.impl("soft_pool_forward", &forward);
+  m.impl("soft_pool_backward", &backward);
 }
 
 #ifdef SOFTPOOL_WITH_CUDA
 TORCH_LIBRARY_IMPL(softpool3d, CUDA, m) {
-  m.impl("forward", &forward);
-  m.impl("backward", &backward);
+  m.impl("soft_pool_forward", &forward);
+  m.impl("soft_pool_backward", &backward);
 }
 #endif
 

@@ -1,5 +1,6 @@
-// Shared declarations of the SoftPool operator: argument checks, output sizes, the per-device
-// kernels. One op = a schema (softpool.cpp) + a CPU kernel (cpu/) + a CUDA kernel (cuda/).
+// Shared declarations of the SoftPool operator: argument checks (geometry.cpp), output sizes, the
+// per-device kernels. One op = a schema (softpool.cpp) + a CPU kernel (cpu/) + a CUDA kernel
+// (cuda/).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -24,7 +25,7 @@ inline int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, bool cei
 }
 
 // The layout the kernels compute in: channels_last_3d when the input is exactly that (and not also
-// contiguous), else contiguous. Mirrored by softpool3d/_args.py:memory_format_of.
+// contiguous), else contiguous. Mirrored by softpool3d/_frontend.py:memory_format_of.
 inline c10::MemoryFormat memory_format_of(const at::Tensor& input) {
   if (input.dim() == 5 && !input.is_contiguous() &&
       input.is_contiguous(c10::MemoryFormat::ChannelsLast3d))
@@ -35,6 +36,13 @@ inline c10::MemoryFormat memory_format_of(const at::Tensor& input) {
 // Validates the arguments (TORCH_CHECK with messages naming the problem) and returns the geometry.
 PoolGeometry make_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size,
                            c10::IntArrayRef stride, c10::IntArrayRef padding, bool ceil_mode);
+
+// A backward's ceil_mode is implied by the saved output's size: its geometry is make_geometry's
+// with ceil_mode (the larger size, so a kernel only ceil_mode makes legal passes), then this checks
+// that `output` is (N, C, OD, OH, OW) for `input` under either rounding and takes its size.
+// `op` starts the messages.
+void use_saved_output_size(PoolGeometry& g, const at::Tensor& input, const at::Tensor& output,
+                           const char* op);
 
 // Kernels. All tensors are already in `memory_format_of(input)`; outputs are preallocated.
 // forward: output y (input dtype) and lse = log sum_j exp(a_j - y), the window's log-sum-exp
@@ -77,7 +85,8 @@ SOFTPOOL_HD acc_t clamp_below(acc_t x) {
 
 // a - b, except that equal operands give exactly 0: also equal infinities, where a - b is NaN.
 // This gives SoftPool its limits at infinity: a window whose max is +inf (or that is all -inf)
-// returns that infinity, and the elements equal to it share the weight (see softpool.md).
+// returns that infinity, and the elements equal to it share the weight (see the kernels' contract
+// above, and softpool3d/reference.py).
 template <typename acc_t>
 SOFTPOOL_HD acc_t tie_diff(acc_t a, acc_t b) {
   return a == b ? acc_t(0) : a - b;

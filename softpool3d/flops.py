@@ -35,8 +35,8 @@ of multiply-accumulates); every other elementary operation (add, compare, exp, d
     max/avg pool (1/2/3d), K = window cells     K (one compare or add per cell; avg's divide
                                                 replaces the first add)
     adaptive avg/max pool                       1 per *input* element (fvcore's rule)
-    softpool3d::forward (compiled SoftPool)     5K + 1: per cell max, subtract, exp, add to the
-                                                denominator, multiply-add to the numerator;
+    softpool3d::soft_pool_forward (compiled     5K + 1: per cell max, subtract, exp, add to the
+    SoftPool)                                   denominator, multiply-add to the numerator;
                                                 one final divide
     softpool3d::ada_pool_forward (AdaPool,      28K + 12: per cell 3 for the mean, max and
     both halves)                                min, 10 for the dsc (2 abs, compare, 2
@@ -257,7 +257,7 @@ def flop_handles(convention: str) -> Tuple[Dict[str, Handle], List[str]]:
         full[f"aten::max_pool{dims}d_with_indices"] = _pool(dims)
         full[f"aten::adaptive_avg_pool{dims}d"] = _per_input(1)
         full[f"aten::adaptive_max_pool{dims}d"] = _per_input(1)
-    full["softpool3d::forward"] = _softpool_handle
+    full["softpool3d::soft_pool_forward"] = _softpool_handle
     full["softpool3d::ada_pool_forward"] = _adapool_handle
     full["prim::PythonOp.SwishFunction"] = _named("swish", 4)  # pytorchvideo's Swish (X3D)
     shape_ops = _aten(_SHAPE_OPS, False)

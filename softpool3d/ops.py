@@ -1,5 +1,5 @@
-"""The compiled SoftPool operator: ``torch.ops.softpool3d.{forward,backward}`` with fake kernels and
-autograd registered here, and the public functional API on top of it.
+"""The compiled SoftPool operator: ``torch.ops.softpool3d.soft_pool_{forward,backward}`` with fake
+kernels and autograd registered here, and the public functional API on top of it.
 
 Without the compiled extension (or without its CUDA kernels for a CUDA tensor) every function falls
 back to :mod:`softpool3d.reference` with one warning.
@@ -35,7 +35,7 @@ def _warn_once(key: str, message: str) -> None:
 
 # Looked up once: a plain dict keeps the dispatch decision traceable by torch.compile.
 _KERNELS = {device: HAS_EXTENSION and torch._C._dispatch_has_kernel_for_dispatch_key(
-    "softpool3d::forward", key) for device, key in (("cpu", "CPU"), ("cuda", "CUDA"))}
+    "softpool3d::soft_pool_forward", key) for device, key in (("cpu", "CPU"), ("cuda", "CUDA"))}
 
 
 def has_kernel(device_type: str) -> bool:
@@ -49,11 +49,11 @@ def _pool5d_kernel(x, kernel, stride, padding, ceil_mode, out_shape, paper) -> t
             else f"the compiled extension has no {x.device.type} kernel"
         _warn_once(x.device.type, f"softpool3d: {why}; using the slower pure-PyTorch reference.")
         return reference.pool5d(x, kernel, stride, padding, ceil_mode, out_shape, paper)
-    return torch.ops.softpool3d.forward(x, kernel, stride, padding, ceil_mode, paper)[0]
+    return torch.ops.softpool3d.soft_pool_forward(x, kernel, stride, padding, ceil_mode, paper)[0]
 
 
 if HAS_EXTENSION:
-    @torch.library.register_fake("softpool3d::forward")
+    @torch.library.register_fake("softpool3d::soft_pool_forward")
     def _forward_fake(input, kernel_size, stride, padding, ceil_mode, paper_grad):
         out_shape = [pooled_size(i, k, s, p, ceil_mode) for i, k, s, p in
                      zip(input.shape[2:], kernel_size, stride, padding)]
@@ -64,7 +64,7 @@ if HAS_EXTENSION:
         lse = input.new_empty(shape, dtype=lse_dtype).contiguous(memory_format=fmt)
         return output, lse
 
-    @torch.library.register_fake("softpool3d::backward")
+    @torch.library.register_fake("softpool3d::soft_pool_backward")
     def _backward_fake(grad_output, input, output, lse, kernel_size, stride, padding, paper_grad):
         return torch.empty_like(input, memory_format=memory_format_of(input))
 
@@ -83,11 +83,13 @@ if HAS_EXTENSION:
             return None, None, None, None, None, None
         input, out, lse = ctx.saved_tensors
         kernel_size, stride, padding, paper_grad = ctx.pool_args
-        grad_input = torch.ops.softpool3d.backward(grad_output, input, out, lse, kernel_size,
-                                                   stride, padding, paper_grad)
+        grad_input = torch.ops.softpool3d.soft_pool_backward(grad_output, input, out, lse,
+                                                             kernel_size, stride, padding,
+                                                             paper_grad)
         return grad_input, None, None, None, None, None
 
-    torch.library.register_autograd("softpool3d::forward", _backward, setup_context=_setup_context)
+    torch.library.register_autograd("softpool3d::soft_pool_forward", _backward,
+                                    setup_context=_setup_context)
 
     def _no_double_backward(ctx, grad):
         raise RuntimeError("softpool3d: double backward (gradients of gradients) is not implemented")
@@ -95,7 +97,7 @@ if HAS_EXTENSION:
     def _backward_setup(ctx, inputs, output):
         pass
 
-    torch.library.register_autograd("softpool3d::backward", _no_double_backward,
+    torch.library.register_autograd("softpool3d::soft_pool_backward", _no_double_backward,
                                     setup_context=_backward_setup)
 
 

@@ -1,5 +1,6 @@
 """Runs the CPU kernels and the device bodies of an AddressSanitizer build of the extension
-(loaded by path; the softpool3d package is not imported, its _C would register the same ops).
+(loaded by path; the softpool3d package is not imported, its _C would register the same ops;
+the library holds the test-only ops of softpool3d._C_testing too).
 Usage: LD_PRELOAD=libasan.so python asan_run.py LIB.so. ASan aborts on the first bad access;
 otherwise exits 1 if the kernel and the device bodies disagree (float64), else 0."""
 import sys
@@ -20,12 +21,12 @@ def run(case, channels_last, dtype, gen):
     x = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last_3d)
-    ops = torch.ops.softpool3d
-    y, lse = ops.forward(x, k, s, p, ceil, False)
+    ops, test_ops = torch.ops.softpool3d, torch.ops.softpool3d_testing
+    y, lse = ops.soft_pool_forward(x, k, s, p, ceil, False)
     g = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(dtype)
-    gx = ops.backward(g, x, y, lse, k, s, p, False)
-    yb, lseb = ops._device_body_forward(x, k, s, p, ceil, 32, 2, 3)
-    gxb = ops._device_body_backward(g, x, yb, lseb, k, s, p, False, 64, 2, 3)
+    gx = ops.soft_pool_backward(g, x, y, lse, k, s, p, False)
+    yb, lseb = test_ops.device_body_forward(x, k, s, p, ceil, 32, 2, 3)
+    gxb = test_ops.device_body_backward(g, x, yb, lseb, k, s, p, False, 64, 2, 3)
     tol = 1e-10 if dtype == torch.float64 else 1e-2
     return torch.allclose(y.double(), yb.double(), rtol=tol, atol=tol) and \
         torch.allclose(gx.double(), gxb.double(), rtol=tol, atol=tol)

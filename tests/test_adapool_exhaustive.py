@@ -1,9 +1,10 @@
 """AdaPool on every small legal geometry (every legal_1d geometry along each axis, as for
 SoftPool) against the float64 reference: the compiled CPU kernel, and the CUDA kernels'
 per-element bodies (csrc/adapool_device_body.h) run on the CPU by the test-only ops
-softpool3d::_ada_device_body_forward/_backward in an emulated launch (both index widths, the
-kernels' own launch shape and a small grid that needs several passes). The CPU kernel runs the
-bodies themselves for few channels and columns, lane loops over the channels or along W otherwise."""
+softpool3d_testing::ada_device_body_forward/_backward (_testing_ops.py) in an emulated launch
+(both index widths, the kernels' own launch shape and a small grid that needs several passes). The
+CPU kernel runs the bodies themselves for few channels and columns, lane loops over the channels or
+along W otherwise."""
 import pytest
 import torch
 
@@ -11,6 +12,8 @@ import softpool3d
 from softpool3d import adapool, reference
 from _pool_cases import (CASES, DTYPES, TOL, assert_close_to, exhaustive_cases, legal_1d,
                          single_thread)
+from _testing_ops import ops as test_ops
+from _testing_ops import require
 
 pytestmark = pytest.mark.skipif(not adapool.has_ada_kernel("cpu"),
                                 reason="the compiled AdaPool kernel is required")
@@ -51,7 +54,8 @@ def fmt_of(x):
 
 
 def launch(numel, kind):
-    return (ops._launch_blocks(numel), ops._launch_threads()) if kind == "kernel" else (2, 3)
+    return (test_ops.launch_blocks(numel), test_ops.launch_threads()) if kind == "kernel" \
+        else (2, 3)
 
 
 def kernel_run(x, k, s, p, ceil, gd, gm, runner):
@@ -62,16 +66,17 @@ def kernel_run(x, k, s, p, ceil, gd, gm, runner):
     if runner is None:
         yd, ym, st = ops.ada_pool_forward(x, kk, ss, pp, ceil)
     else:
+        require()
         bits, kind = runner
-        yd, ym, st = ops._ada_device_body_forward(x, kk, ss, pp, ceil, bits,
-                                                  *launch(x.numel(), kind))
+        yd, ym, st = test_ops.ada_device_body_forward(x, kk, ss, pp, ceil, bits,
+                                                      *launch(x.numel(), kind))
     gd = gd.to(acc).contiguous(memory_format=fmt_of(x))
     gm = gm.to(acc).contiguous(memory_format=fmt_of(x))
     if runner is None:
         gx = ops.ada_pool_backward(gd, gm, x, yd, ym, st, kk, ss, pp)
     else:
-        gx = ops._ada_device_body_backward(gd, gm, x, yd, ym, st, kk, ss, pp, bits,
-                                           *launch(x.numel(), kind))
+        gx = test_ops.ada_device_body_backward(gd, gm, x, yd, ym, st, kk, ss, pp, bits,
+                                               *launch(x.numel(), kind))
     return yd, ym, gx
 
 

@@ -14,7 +14,8 @@ import torch
 from torch.utils import cpp_extension
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ["csrc/softpool.cpp", "csrc/cpu/softpool_cpu.cpp", "csrc/testing/device_bodies.cpp"]
+SOURCES = ["csrc/geometry.cpp", "csrc/softpool.cpp", "csrc/cpu/softpool_cpu.cpp",
+           "csrc/testing/device_bodies.cpp"]
 
 
 def _libasan():

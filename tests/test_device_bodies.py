@@ -1,21 +1,18 @@
 """The CUDA kernels' per-element bodies (csrc/softpool_device_body.h), run on the CPU by the
-test-only ops softpool3d::_device_body_forward/_backward in a host loop that emulates a launch,
-against the float64 reference: every small geometry, the shared cases in every dtype, both index
-widths and layouts, extreme magnitudes. Also the 64-bit grid-stride loop near 2^31."""
+test-only ops softpool3d_testing::device_body_forward/_backward (_testing_ops.py) in a host loop
+that emulates a launch, against the float64 reference: every small geometry, the shared cases in
+every dtype, both index widths and layouts, extreme magnitudes. Also the 64-bit grid-stride loop
+near 2^31."""
 import pytest
 import torch
 
-import softpool3d
 from softpool3d import reference
 from _pool_cases import (CASES, assert_close_to, assert_grad_close_to, case_input, each_case,
                          exhaustive_cases, single_thread)
-
-pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
-                                reason="the compiled extension is required for these tests")
-ops = torch.ops.softpool3d
-
+from _testing_ops import ops, require
 
 one_thread = pytest.fixture(autouse=True)(single_thread)
+needs_test_ops = pytest.fixture(autouse=True)(require)
 
 
 def triple(v, default=None):
@@ -26,16 +23,16 @@ def triple(v, default=None):
 def launch(numel, kind):
     """(grid, block): the kernels' own launch shape, or a small grid that needs several passes."""
     if kind == "kernel":
-        return ops._launch_blocks(numel), ops._launch_threads()
+        return ops.launch_blocks(numel), ops.launch_threads()
     return 2, 3
 
 
 def body_run(x, k, s, p, ceil, paper, bits, kind, g):
     """Device-body forward and backward: (y, lse, grad_input)."""
     k, s, p = triple(k), triple(s, k), triple(p)
-    y, lse = ops._device_body_forward(x, k, s, p, ceil, bits, *launch(x.numel(), kind))
-    gx = ops._device_body_backward(g.to(x.dtype).contiguous(memory_format=_fmt(x)), x, y, lse,
-                                   k, s, p, paper, bits, *launch(x.numel(), kind))
+    y, lse = ops.device_body_forward(x, k, s, p, ceil, bits, *launch(x.numel(), kind))
+    gx = ops.device_body_backward(g.to(x.dtype).contiguous(memory_format=_fmt(x)), x, y, lse,
+                                  k, s, p, paper, bits, *launch(x.numel(), kind))
     return y, lse, gx
 
 
@@ -111,9 +108,9 @@ def test_extreme_magnitudes(dtype, magnitude, bits):
 def test_every_index_is_visited_once_by_a_multi_pass_launch():
     x = torch.randn(2, 3, 5, 6, 7, dtype=torch.float64)
     for grid, block in [(1, 1), (2, 3), (5, 7), (1000, 256)]:
-        y, _ = ops._device_body_forward(x, [2, 2, 2], [2, 2, 2], [0, 0, 0], True, 32, grid, block)
+        y, _ = ops.device_body_forward(x, [2, 2, 2], [2, 2, 2], [0, 0, 0], True, 32, grid, block)
         assert not torch.isnan(y).any()  # outputs start as NaN: a missed index would stay NaN
-        seen = torch.cat([ops._grid_stride_visits(x.numel(), grid, block, b, t, 10**6)
+        seen = torch.cat([ops.grid_stride_visits(x.numel(), grid, block, b, t, 10**6)
                           for b in range(grid) for t in range(block)])
         assert torch.equal(seen.sort().values, torch.arange(x.numel()))
 
@@ -122,14 +119,14 @@ def test_every_index_is_visited_once_by_a_multi_pass_launch():
 def test_grid_stride_loop_near_2_31(total):
     """The kernels' own launch shape for numel near 2^31: every thread's indices are exactly
     range(first, total, step) (a 32-bit counter would wrap negative past 2^31 and keep going)."""
-    block = ops._launch_threads()
-    grid = ops._launch_blocks(total)
+    block = ops.launch_threads()
+    grid = ops.launch_blocks(total)
     step = grid * block
     assert step >= min(total, 2**30 * block) and step <= 2**40
     for b, t in [(grid - 1, block - 1), (grid - 1, 0), (grid // 2, 17), (0, 0)]:
         first = b * block + t
         want = list(range(first, total, step))[:1000]
-        got = ops._grid_stride_visits(total, grid, block, b, t, 1000).tolist()
+        got = ops.grid_stride_visits(total, grid, block, b, t, 1000).tolist()
         assert got == want, (b, t)
 
 
@@ -139,7 +136,7 @@ def test_grid_stride_loop_with_a_small_grid_near_2_31():
     total, grid, block = 2**31 - 3, 132 * 8, 256
     for b, t in [(grid - 1, block - 1), (0, 0), (77, 5)]:
         first = b * block + t
-        got = ops._grid_stride_visits(total, grid, block, b, t, 10**6)
+        got = ops.grid_stride_visits(total, grid, block, b, t, 10**6)
         want = torch.arange(first, total, grid * block)
         assert torch.equal(got, want)
         assert got[-1] + grid * block >= total and got[-1] + grid * block > 2**31 - 1
@@ -148,4 +145,4 @@ def test_grid_stride_loop_with_a_small_grid_near_2_31():
 def test_32_bit_indexing_refuses_tensors_too_large_for_it():
     x = torch.empty(1, 1, 1, 1, 2**31, dtype=torch.bfloat16)
     with pytest.raises(RuntimeError, match="32-bit"):
-        ops._device_body_forward(x, [1, 1, 2], [1, 1, 2], [0, 0, 0], False, 32, 1, 1)
+        ops.device_body_forward(x, [1, 1, 2], [1, 1, 2], [0, 0, 0], False, 32, 1, 1)

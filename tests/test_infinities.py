@@ -10,6 +10,7 @@ import softpool3d
 from softpool3d import reference
 from _infinity_cases import INF, check, limit, run, windows_tensor
 from _pool_cases import TOL
+from _testing_ops import ops, require
 
 pytestmark = pytest.mark.skipif(not softpool3d.ops.has_kernel("cpu"),
                                 reason="the compiled extension is required for these tests")
@@ -43,14 +44,14 @@ def test_reference(paper):
 @pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16], ids=str)
 def test_device_bodies(dtype, channels_last, bits):
+    require()
     x = windows_tensor(dtype)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last_3d)
-    ops = torch.ops.softpool3d
     args = ([1, 1, 3], [1, 1, 3], [0, 0, 0])
     for paper in (False, True):
-        y, lse = ops._device_body_forward(x, *args, False, bits, 3, 4)
-        gx = ops._device_body_backward(torch.ones_like(y), x, y, lse, *args, paper, bits, 3, 4)
+        y, lse = ops.device_body_forward(x, *args, False, bits, 3, 4)
+        gx = ops.device_body_backward(torch.ones_like(y), x, y, lse, *args, paper, bits, 3, 4)
         check(y, gx, paper, dtype, TOL[dtype])
 
 

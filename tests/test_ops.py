@@ -276,10 +276,12 @@ def test_empty_batch():
     (lambda: softpool3d.SoftPool3d(3, padding=2), ValueError, "at most half"),
     (lambda: softpool3d.adaptive_soft_pool3d(torch.randn(1, 1, 4, 4, 4), 0), ValueError,
      "output_size"),
-    (lambda: torch.ops.softpool3d.forward(torch.randn(1, 1, 4, 4, 4), [5, 5, 5], [1, 1, 1],
-                                          [0, 0, 0], False, False), RuntimeError, "larger than"),
-    (lambda: torch.ops.softpool3d.forward(torch.randn(1, 4, 4, 4), [2, 2, 2], [1, 1, 1],
-                                          [0, 0, 0], False, False), RuntimeError, "5D"),
+    (lambda: torch.ops.softpool3d.soft_pool_forward(torch.randn(1, 1, 4, 4, 4), [5, 5, 5],
+                                                    [1, 1, 1], [0, 0, 0], False, False),
+     RuntimeError, "larger than"),
+    (lambda: torch.ops.softpool3d.soft_pool_forward(torch.randn(1, 4, 4, 4), [2, 2, 2],
+                                                    [1, 1, 1], [0, 0, 0], False, False),
+     RuntimeError, "5D"),
 ])
 def test_bad_input_is_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
@@ -291,11 +293,11 @@ def test_bad_input_is_a_clear_error(call, error, match):
 def test_opcheck(dtype, channels_last):
     x = opcheck_input(dtype, channels_last)
     args = (x, [3, 3, 3], [2, 2, 2], [1, 1, 1], True, False)
-    torch.library.opcheck(torch.ops.softpool3d.forward.default, args)
-    y, lse = torch.ops.softpool3d.forward(*args)
-    torch.library.opcheck(torch.ops.softpool3d.backward.default,
-                          (torch.randn_like(y), x.detach(), y.detach(), lse, [3, 3, 3], [2, 2, 2], [1, 1, 1],
-                           False))
+    torch.library.opcheck(torch.ops.softpool3d.soft_pool_forward.default, args)
+    y, lse = torch.ops.softpool3d.soft_pool_forward(*args)
+    torch.library.opcheck(torch.ops.softpool3d.soft_pool_backward.default,
+                          (torch.randn_like(y), x.detach(), y.detach(), lse, [3, 3, 3], [2, 2, 2],
+                           [1, 1, 1], False))
 
 
 def test_torch_compile_fullgraph():
@@ -350,9 +352,9 @@ def test_double_backward_is_a_clear_error():
 def test_backward_checks_its_saved_tensors():
     x = torch.randn(2, 3, 4, 5, 5)
     args = ([2, 2, 2], [2, 2, 2], [0, 0, 0])
-    y, lse = torch.ops.softpool3d.forward(x, *args, False, False)
+    y, lse = torch.ops.softpool3d.soft_pool_forward(x, *args, False, False)
     g = torch.ones_like(y)
-    bwd = torch.ops.softpool3d.backward
+    bwd = torch.ops.softpool3d.soft_pool_backward
     with pytest.raises(RuntimeError, match="must have the input's dtype"):
         bwd(g.double(), x, y, lse, *args, False)  # was silently converted
     with pytest.raises(RuntimeError, match="must have the input's dtype"):

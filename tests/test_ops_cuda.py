@@ -129,11 +129,11 @@ def test_cuda_32bit_indexing_past_2_30():
 def test_cuda_backward_checks_devices():
     x = torch.randn(1, 2, 4, 4, 4, device="cuda")
     args = ([2, 2, 2], [2, 2, 2], [0, 0, 0])
-    y, lse = torch.ops.softpool3d.forward(x, *args, False, False)
+    y, lse = torch.ops.softpool3d.soft_pool_forward(x, *args, False, False)
     with pytest.raises(RuntimeError, match="device"):
-        torch.ops.softpool3d.backward(torch.ones_like(y).cpu(), x, y, lse, *args, False)
+        torch.ops.softpool3d.soft_pool_backward(torch.ones_like(y).cpu(), x, y, lse, *args, False)
     with pytest.raises(RuntimeError, match="device"):
-        torch.ops.softpool3d.backward(torch.ones_like(y), x, y, lse.cpu(), *args, False)
+        torch.ops.softpool3d.soft_pool_backward(torch.ones_like(y), x, y, lse.cpu(), *args, False)
 
 
 @cuda
@@ -151,7 +151,7 @@ def test_cuda_infinities_as_limits(channels_last):
 @cuda
 def test_cuda_opcheck_and_compile():
     x = torch.randn(2, 3, 5, 6, 7, device="cuda", requires_grad=True)
-    torch.library.opcheck(torch.ops.softpool3d.forward.default,
+    torch.library.opcheck(torch.ops.softpool3d.soft_pool_forward.default,
                           (x, [3, 3, 3], [2, 2, 2], [1, 1, 1], True, False))
     f = torch.compile(lambda t: softpool3d.soft_pool3d(t.relu(), 2).sum(), fullgraph=True)
     (g1,) = torch.autograd.grad(f(x), x)
