@@ -21,6 +21,7 @@ from softpool3d.datasets import AnnotationError, build_dataset, probe_video
 from softpool3d.datasets.encode import write_video
 from softpool3d.datasets.prepare import make_plan, run_plan
 from softpool3d.engine import checkpoint as ckpt
+from _after_checkpoint import TESTS_DIR
 from _tiny_run import CONFIG, mux_h264, overrides, tool_env, train
 
 class RunsCode:
@@ -222,6 +223,8 @@ def test_a_truncated_source_fails_prepare_and_check_with_the_right_reason(tmp_pa
 # ---------------------------------------------------------------------- distributed: a stalled rank
 STALL_RANK_1 = """
 import os, signal, sys
+sys.path.insert(0, %r)
+import _after_checkpoint
 from softpool3d.cli import train as tool
 pids = sys.argv[1]
 with open(os.path.join(pids, "rank" + os.environ["RANK"]), "w") as f:
@@ -230,8 +233,9 @@ with open(os.path.join(pids, "rank" + os.environ["RANK"]), "w") as f:
 def stall(epoch, path):  # rank 0, after its first checkpoint: freeze rank 1
     os.kill(int(open(os.path.join(pids, "rank1")).read()), signal.SIGSTOP)
 
-sys.exit(tool.main(sys.argv[2:], hooks={"on_checkpoint": stall}))
-"""
+_after_checkpoint.install(stall)
+sys.exit(tool.main(sys.argv[2:]))
+""" % TESTS_DIR
 
 
 def _finished(pid):

@@ -20,6 +20,7 @@ from softpool3d.engine.optim import build_optimizer, build_scheduler, follow_con
 from softpool3d.engine.resume import ResumeRefused, check as resume_check
 from softpool3d.engine.trainer import (EpochSettings, TrainState, make_ema, steps_per_epoch,
                                        train_one_epoch)
+from _after_checkpoint import after_each_checkpoint
 from _tiny_run import CONFIG, MEDIUM
 
 SYNTHETIC = MEDIUM  # the size of conftest's data_root here
@@ -355,7 +356,8 @@ def test_all_options_end_to_end_with_an_exact_resume(data_root, tmp_path):
     part = str(tmp_path / "part")
     cfg = load_config(CONFIG, ov)
     with pytest.raises(_Stop):
-        run.train(cfg, part, resume=False, hooks={"on_checkpoint": _stop_after_first})
+        with after_each_checkpoint(_stop_after_first):
+            run.train(cfg, part, resume=False)
     assert train_tool.main([CONFIG, *ov, "--output-dir", part]) == 0
     other = ckpt.load(os.path.join(part, "last.pth"))
     for key in ("model", "raw_model"):

@@ -13,6 +13,7 @@ import torch
 
 from softpool3d.cli import test as test_tool
 from softpool3d.cli import train as train_tool
+from _after_checkpoint import TESTS_DIR
 from _tiny_run import CONFIG, MEDIUM, ROOT, tool_env
 
 SYNTHETIC = MEDIUM  # the size of conftest's data_root here
@@ -26,14 +27,17 @@ def overrides(root, *extra):
 
 KILL_AFTER_EPOCH_1 = """
 import os, signal, sys
+sys.path.insert(0, %r)
+import _after_checkpoint
 from softpool3d.cli import train as tool
 
 def kill(epoch, path):
     if epoch == 1:
         os.kill(os.getpid(), signal.SIGKILL)
 
-sys.exit(tool.main(sys.argv[1:], hooks={"on_checkpoint": kill}))
-"""
+_after_checkpoint.install(kill)
+sys.exit(tool.main(sys.argv[1:]))
+""" % TESTS_DIR
 
 
 def state_of(path):

@@ -48,7 +48,7 @@ def fresh_command(args) -> str:
     return shlex.join(cmd + ["--fresh"])
 
 
-def main(argv=None, hooks=None) -> int:
+def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
@@ -57,7 +57,7 @@ def main(argv=None, hooks=None) -> int:
         return 2
     try:
         run.train(cfg, output_dir=args.output_dir, resume=False if args.fresh else args.resume,
-                  hooks=hooks, allow_changes=args.allow_change)
+                  allow_changes=args.allow_change)
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import statistics
 import time
-from typing import Callable, Dict, Iterable, Optional, Union
+from typing import Dict, Iterable, Optional, Union
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -88,8 +88,7 @@ def _summary(metrics: Dict) -> Dict:
 
 
 def train(cfg, output_dir: Optional[str] = None, resume: Union[bool, str, None] = "auto",
-          hooks: Optional[Dict[str, Callable]] = None, allow_changes: Iterable[str] = ()
-          ) -> Optional[Dict]:
+          allow_changes: Iterable[str] = ()) -> Optional[Dict]:
     """Train ``cfg`` (one process, or one rank under torchrun), then test; rank 0 writes
     ``config.yaml``, checkpoints, ``metrics.jsonl``, TensorBoard logs, ``results.json``.
     Returns the results dict (on every rank). A resume must keep the checkpoint's config except
@@ -101,7 +100,7 @@ def train(cfg, output_dir: Optional[str] = None, resume: Union[bool, str, None] 
     device = du.pick_device(cfg.train.device)
     try:
         du.init(device, cfg.train.dist_timeout_s)
-        return _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes)
+        return _train(cfg, device, wall0, output_dir, resume, allow_changes)
     except RuntimeError as e:
         _raise_if_stalled(e, cfg, "The last checkpoint is kept; rerun the same command to resume.")
         raise
@@ -119,13 +118,13 @@ def _raise_if_stalled(error: RuntimeError, cfg, then: str) -> None:
             f"stopped. {then} [{' '.join(str(error).split())[:160]}]") from None
 
 
-def _train(cfg, device, wall0, output_dir, resume, hooks, allow_changes) -> Dict:
+def _train(cfg, device, wall0, output_dir, resume, allow_changes) -> Dict:
     """The run folder locked (one training per folder: a second one stops here, before it reads
     or writes anything in it), then ``_train_locked``."""
     out_dir = os.path.abspath(output_dir or cfg.train.output_dir or compose.default_output_dir(cfg))
     agree = (lambda error: du.broadcast_object(error, src=0)) if du.is_dist() else None
     with runlock.hold(out_dir, main=du.is_main(), agree=agree):
-        return _train_locked(cfg, device, wall0, out_dir, resume, hooks, allow_changes)
+        return _train_locked(cfg, device, wall0, out_dir, resume, allow_changes)
 
 
 def _start_fresh(out_dir: str) -> None:
@@ -138,7 +137,7 @@ def _start_fresh(out_dir: str) -> None:
               flush=True)
 
 
-def _train_locked(cfg, device, wall0, out_dir, resume, hooks, allow_changes) -> Dict:
+def _train_locked(cfg, device, wall0, out_dir, resume, allow_changes) -> Dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if cfg.train.deterministic:
@@ -199,7 +198,7 @@ def _train_locked(cfg, device, wall0, out_dir, resume, hooks, allow_changes) -> 
               f"{f' x {du.world_size()} ranks' if du.world_size() > 1 else ''} -> {out_dir}",
               flush=True)
     state = fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, device,
-                out_dir, num_classes, state, config_dict, hooks)
+                out_dir, num_classes, state, config_dict)
     train_s = state.elapsed_s
     digests = du.all_gather_object(weights_digest(model))
 

@@ -13,7 +13,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -258,12 +258,10 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, devi
 
 
 def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, device, out_dir,
-        num_classes: int, state: TrainState, config_dict: dict,
-        hooks: Optional[Dict[str, Callable]] = None) -> TrainState:
+        num_classes: int, state: TrainState, config_dict: dict) -> TrainState:
     """Train from ``state.epoch`` to ``cfg.optim.epochs``: seed, train, precise-BN, validate,
-    checkpoint (rank 0), log. ``hooks["on_checkpoint"](epoch, path)`` runs after each save (rank 0).
+    checkpoint (rank 0), log.
     Raises NonFiniteLossError (the last good checkpoint is left untouched)."""
-    hooks = hooks or {}
     tc = cfg.train
     is_main = du.is_main()
     logger = RunLogger(out_dir if is_main else None, tensorboard=tc.tensorboard)
@@ -344,9 +342,7 @@ def fit(cfg, model, optimizer, scheduler, scaler, train_loader, val_loader, devi
                         blob.update(raw_model=blob["model"], model=ema.module.state_dict(),
                                     ema={"decay": tc.ema_decay,
                                          "n_averaged": int(ema.n_averaged)})
-                    path = ckpt.save(blob, out_dir, is_best)
-                    if "on_checkpoint" in hooks:
-                        hooks["on_checkpoint"](state.epoch, path)
+                    ckpt.save(blob, out_dir, is_best)
             du.barrier()
     finally:
         logger.close()
