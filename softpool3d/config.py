@@ -24,25 +24,40 @@ class ConfigError(ValueError):
     """A config key that does not exist or a value of the wrong type (the message names the key)."""
 
 
+# A field's valid range, stated beside its default: (check, the words of the error). validate()
+# applies each; checks that tie two fields together stay there.
+AT_LEAST_0 = (lambda v: v >= 0, "at least 0")
+AT_LEAST_1 = (lambda v: v >= 1, "at least 1")
+NULL_OR_AT_LEAST_1 = (lambda v: v is None or v >= 1, "null or at least 1")
+POSITIVE = (lambda v: v > 0, "positive")
+
+
+def ranged(default=dataclasses.MISSING, valid=None, *, default_factory=dataclasses.MISSING):
+    """A dataclass field whose range ``valid = (check, words)`` lives in its metadata."""
+    return field(default=default, default_factory=default_factory, metadata={"valid": valid})
+
+
 @dataclass
 class DataConfig:
     """Dataset and clip sampling. ``None`` means: take it from the model's input spec."""
     name: str = "synthetic"
     root: str = "data/synthetic"
-    fold: int = 1
+    fold: int = ranged(1, AT_LEAST_1)
     train_split: str = "train"
     val_split: str = "test"
     test_split: str = "test"
-    num_frames: Optional[int] = None
-    sampling_rate: Optional[int] = None
-    crop_size: Optional[int] = None          # training crop
-    test_crop_size: Optional[int] = None
-    train_scale: Optional[List[int]] = None  # short-side jitter range [min, max]; None:
+    num_frames: Optional[int] = ranged(None, NULL_OR_AT_LEAST_1)
+    sampling_rate: Optional[int] = ranged(None, NULL_OR_AT_LEAST_1)
+    crop_size: Optional[int] = ranged(None, NULL_OR_AT_LEAST_1)  # training crop
+    test_crop_size: Optional[int] = ranged(None, NULL_OR_AT_LEAST_1)
+    train_scale: Optional[List[int]] = ranged(  # short-side jitter range [min, max]; None:
+        None, (lambda v: v is None or (len(v) == 2 and 1 <= v[0] <= v[1]),
+               "null or [min, max] with 1 <= min <= max"))
                                              # build_dataset's default (crop x [8/7, 10/7])
-    test_scale: Optional[int] = None         # short side before the test crops
-    num_clips: Optional[int] = None          # test views: clips x crops
-    num_crops: Optional[int] = None
-    workers: int = 2
+    test_scale: Optional[int] = ranged(None, NULL_OR_AT_LEAST_1)  # short side before the test crops
+    num_clips: Optional[int] = ranged(None, NULL_OR_AT_LEAST_1)   # test views: clips x crops
+    num_crops: Optional[int] = ranged(None, NULL_OR_AT_LEAST_1)
+    workers: int = ranged(2, AT_LEAST_0)
     pin_memory: bool = True
     decoder: Literal["decord", "torchcodec"] = "decord"  # the video decoding library
     options: Dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of build_dataset
@@ -65,65 +80,70 @@ class ModelConfig:
 @dataclass
 class OptimConfig:
     name: Literal["sgd", "adamw"] = "sgd"
-    lr: float = 0.1                          # peak learning rate (after warm-up)
-    base_batch_size: Optional[int] = None    # lr is for this total batch: scaled linearly to
-                                             # train.batch_size x world size (None: no scaling)
-    momentum: float = 0.9
+    lr: float = ranged(0.1, AT_LEAST_0)      # peak learning rate (after warm-up)
+    # lr is for this total batch: scaled linearly to train.batch_size x world size (None: no scaling)
+    base_batch_size: Optional[int] = ranged(None, NULL_OR_AT_LEAST_1)
+    momentum: float = ranged(0.9, (lambda v: 0 <= v < 1, "in [0, 1)"))
     nesterov: bool = False
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    weight_decay: float = 1e-4
+    betas: List[float] = ranged(default_factory=lambda: [0.9, 0.999], valid=(
+        lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "[beta1, beta2], each in [0, 1)"))
+    weight_decay: float = ranged(1e-4, AT_LEAST_0)
     decay_norm_and_bias: bool = False        # False: no weight decay on norms and biases
-    epochs: int = 10
-    warmup_epochs: float = 0.0
-    warmup_start_factor: float = 0.1         # warm-up starts at lr * this
-    min_lr: float = 0.0                      # end of the cosine
-    label_smoothing: float = 0.0
-    clip_grad: Optional[float] = None        # max global grad norm
+    epochs: int = ranged(10, AT_LEAST_1)
+    warmup_epochs: float = ranged(0.0, AT_LEAST_0)
+    warmup_start_factor: float = ranged(  # the warm-up starts at lr x this
+        0.1, (lambda v: 0 < v <= 1, "in (0, 1] (the warm-up starts at lr x this and rises to lr)"))
+    min_lr: float = ranged(0.0, AT_LEAST_0)  # end of the cosine (at most lr)
+    label_smoothing: float = ranged(0.0, (lambda v: 0 <= v < 1, "in [0, 1)"))
+    clip_grad: Optional[float] = ranged(  # max global grad norm
+        None, (lambda v: v is None or v > 0, "null or positive"))
     # per-part learning rates (parts: stem, stage1 .. stageN, head; see FinetuneConfig): the head's
     # lr is lr x head_lr_mult (e.g. 10 for a re-initialised classifier); layer_decay < 1 gives part
     # i of P (stem = 0, head = P - 1) lr x layer_decay^(P - 1 - i); both multiply
-    head_lr_mult: float = 1.0
-    layer_decay: float = 1.0
+    head_lr_mult: float = ranged(1.0, POSITIVE)
+    layer_decay: float = ranged(1.0, (lambda v: 0 < v <= 1, "in (0, 1] (1: off)"))
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 8                      # per process
+    batch_size: int = ranged(8, AT_LEAST_1)  # per process
     amp: Literal["none", "bf16", "fp16"] = "none"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    eval_every: int = 1                      # validate every k epochs (0: never during training)
+    eval_every: int = ranged(1, AT_LEAST_0)  # validate every k epochs (0: never during training)
     precise_bn: bool = False
-    precise_bn_batches: int = 20
+    precise_bn_batches: int = ranged(20, AT_LEAST_1)
     seed: int = 0
     output_dir: Optional[str] = None         # None: runs/<dataset>/<model>_<pool>
-    log_every: int = 10                      # iterations between JSON-lines records
-    max_steps_per_epoch: Optional[int] = None  # cap an epoch (smoke tests)
+    log_every: int = ranged(10, AT_LEAST_0)  # iterations between JSON-lines records
+    max_steps_per_epoch: Optional[int] = ranged(  # cap an epoch (smoke tests)
+        None, NULL_OR_AT_LEAST_1)
     tensorboard: bool = True
     deterministic: bool = False              # torch.use_deterministic_algorithms
     # under torchrun: a collective that waits longer than this for another rank ends the run (a
     # stalled or dead rank); longer than the longest one-rank pause (rank 0 writing a checkpoint)
-    dist_timeout_s: float = 300.0
+    dist_timeout_s: float = ranged(300.0, (lambda v: v > 0, "positive (seconds)"))
     # one optimiser step every accumulate_steps batches (the loss of each batch divided by it): an
     # effective batch of batch_size x accumulate_steps x world size (optim.base_batch_size scales
     # the lr to it). The lr schedule and the logged steps count optimiser steps; an epoch's last,
     # shorter group still steps. Under DDP the gradients are all-reduced on its last batch only.
-    accumulate_steps: int = 1
+    accumulate_steps: int = ranged(1, AT_LEAST_1)
     # exponential moving average of the weights (and BN statistics) after every optimiser step,
     # weight_ema = decay x weight_ema + (1 - decay) x weight; null: off. Validation, the test,
     # best.pth and the checkpoint's "model" use the averaged weights (the trained ones are kept
     # for resuming as "raw_model"). Typical: 0.999 to 0.9999 (about 1 / (1 - decay) steps)
-    ema_decay: Optional[float] = None
+    ema_decay: Optional[float] = ranged(
+        None, (lambda v: v is None or 0 < v < 1, "null or in (0, 1)"))
     # mixup / cutmix of each training batch (torchvision.transforms.v2 MixUp / CutMix, the same
     # mix for both SlowFast pathways, soft targets with the cross-entropy): the Beta(alpha, alpha)
     # parameter; 0: off. With both on, each batch draws one of the two at random
-    mixup_alpha: float = 0.0
-    cutmix_alpha: float = 0.0
+    mixup_alpha: float = ranged(0.0, (lambda v: v >= 0, "at least 0 (0: off)"))
+    cutmix_alpha: float = ranged(0.0, (lambda v: v >= 0, "at least 0 (0: off)"))
 
 
 @dataclass
 class TestConfig:
     enabled: bool = True                     # run the multi-view test at the end of training
-    batch_size: int = 4                      # videos per batch (each with clips x crops views)
+    batch_size: int = ranged(4, AT_LEAST_1)  # videos per batch (each with clips x crops views)
     # "last": the final weights (the published protocol); "best" picks the epoch by validation
     # accuracy, which overstates accuracy when the validation split is the test split
     checkpoint: Literal["best", "last"] = "last"
@@ -403,60 +423,29 @@ def _check(ok: bool, key: str, need: str, value) -> None:
 
 
 def validate(cfg: Config) -> Config:
-    """Range checks the types cannot express (ConfigError naming the key); returns ``cfg``."""
-    positive = {"optim.epochs": cfg.optim.epochs, "train.batch_size": cfg.train.batch_size,
-                "train.precise_bn_batches": cfg.train.precise_bn_batches,
-                "test.batch_size": cfg.test.batch_size, "data.fold": cfg.data.fold}
-    optional_positive = {"optim.base_batch_size": cfg.optim.base_batch_size,
-                         "train.max_steps_per_epoch": cfg.train.max_steps_per_epoch}
-    for name in ("num_frames", "sampling_rate", "crop_size", "test_crop_size", "test_scale",
-                 "num_clips", "num_crops"):
-        optional_positive[f"data.{name}"] = getattr(cfg.data, name)
-    for key, v in positive.items():
-        _check(v >= 1, key, "at least 1", v)
-    for key, v in optional_positive.items():
-        _check(v is None or v >= 1, key, "null or at least 1", v)
-    non_negative = {"data.workers": cfg.data.workers, "train.eval_every": cfg.train.eval_every,
-                    "train.log_every": cfg.train.log_every, "optim.lr": cfg.optim.lr,
-                    "optim.weight_decay": cfg.optim.weight_decay,
-                    "optim.warmup_epochs": cfg.optim.warmup_epochs,
-                    "optim.min_lr": cfg.optim.min_lr, "optim.momentum": cfg.optim.momentum}
-    for key, v in non_negative.items():
-        _check(v >= 0, key, "at least 0", v)
-    _check(0 <= cfg.optim.label_smoothing < 1, "optim.label_smoothing", "in [0, 1)",
-           cfg.optim.label_smoothing)
-    _check(cfg.optim.clip_grad is None or cfg.optim.clip_grad > 0, "optim.clip_grad",
-           "null or positive", cfg.optim.clip_grad)
-    _check(cfg.train.dist_timeout_s > 0, "train.dist_timeout_s", "positive (seconds)",
-           cfg.train.dist_timeout_s)
-    _check(cfg.train.accumulate_steps >= 1, "train.accumulate_steps", "at least 1",
-           cfg.train.accumulate_steps)
-    _check(cfg.train.ema_decay is None or 0 < cfg.train.ema_decay < 1, "train.ema_decay",
-           "null or in (0, 1)", cfg.train.ema_decay)
-    for key in ("mixup_alpha", "cutmix_alpha"):
-        _check(getattr(cfg.train, key) >= 0, f"train.{key}", "at least 0 (0: off)",
-               getattr(cfg.train, key))
-    _check(cfg.optim.head_lr_mult > 0, "optim.head_lr_mult", "positive", cfg.optim.head_lr_mult)
-    _check(0 < cfg.optim.layer_decay <= 1, "optim.layer_decay", "in (0, 1] (1: off)",
-           cfg.optim.layer_decay)
+    """Range checks the types cannot express (ConfigError naming the key); returns ``cfg``. Each
+    field's own range is in its metadata (``ranged``); the checks below tie fields together."""
+    for key, value, (ok, need) in _ranged_fields(cfg):
+        _check(ok(value), key, need, value)
     _check(not (cfg.finetune.freeze_bn_stats and cfg.train.precise_bn), "finetune.freeze_bn_stats",
            "false when train.precise_bn is true (precise BN recomputes the statistics that "
            "freeze_bn_stats keeps)", cfg.finetune.freeze_bn_stats)
-    scale = cfg.data.train_scale
-    _check(scale is None or (len(scale) == 2 and 1 <= scale[0] <= scale[1]), "data.train_scale",
-           "null or [min, max] with 1 <= min <= max", scale)
-    # factors, probabilities, decays, momenta, betas: their own ranges
     o = cfg.optim
-    _check(0 < o.warmup_start_factor <= 1, "optim.warmup_start_factor",
-           "in (0, 1] (the warm-up starts at lr x this and rises to lr)", o.warmup_start_factor)
-    _check(o.momentum < 1, "optim.momentum", "in [0, 1)", o.momentum)
-    _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "optim.betas",
-           "[beta1, beta2], each in [0, 1)", o.betas)
     _check(o.min_lr <= o.lr, "optim.min_lr", f"at most optim.lr ({o.lr:g})", o.min_lr)
     # every float finite: NaN slips past each comparison above, inf past the open ones
     for key, v in _floats(cfg):
         _check(math.isfinite(v), key, "a finite number", v)
     return cfg
+
+
+def _ranged_fields(cfg, prefix: str = ""):
+    """``(key, value, (check, words))`` of every field of ``cfg`` that states its range."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            yield from _ranged_fields(v, prefix + f.name + ".")
+        elif f.metadata.get("valid"):
+            yield prefix + f.name, v, f.metadata["valid"]
 
 
 def _floats(cfg, prefix: str = ""):

@@ -88,6 +88,25 @@ def test_numbers_outside_their_range_are_refused(capsys, override, needle):
     refused(capsys, train_tool.main([CONFIG, override]), needle)
 
 
+def _ranged_fields():
+    from softpool3d.config import Config, _ranged_fields
+    return list(_ranged_fields(Config()))
+
+
+def test_every_default_lies_in_the_range_its_field_states():
+    fields = _ranged_fields()
+    assert len(fields) >= 30  # the ranges live beside the defaults, one per field
+    for key, value, (ok, need) in fields:
+        assert ok(value), f"{key}: default {value!r} is not {need}"
+
+
+@pytest.mark.parametrize("key", [k for k, _, (_, need) in _ranged_fields()
+                                 if need in ("at least 1", "null or at least 1")])
+def test_every_count_below_1_is_refused_naming_its_key(key):
+    with pytest.raises(ConfigError, match=f"config key '{key}': must be .*at least 1, got 0"):
+        load_config(CONFIG, [f"{key}=0"])
+
+
 def test_numbers_inside_their_ranges_pass():
     cfg = load_config(CONFIG, ["optim.warmup_start_factor=1", "optim.momentum=0",
                                "optim.betas=[0,0.999]", "optim.min_lr=0.1", "optim.lr=0.1"])
