@@ -114,7 +114,7 @@ def build_dataset(name, root, split, fold=1, *, num_frames=8, sampling_rate=2, c
     or bad videos instead of skipping them. ``annotation_file``: a list/CSV (or folder) that
     replaces the standard one, or a mapping ``{split: list}``. ``frame_cache``: decode each video once and serve frames from
     memory (``"memory"``, ``"auto"`` = ``<root>/.frame_cache``, a folder; see :mod:`.frame_cache`).
-    ``decoder``: ``"decord"`` or ``"torchcodec"`` (configs: ``data.options: {decoder: torchcodec}``).
+    ``decoder``: ``"decord"`` or ``"torchcodec"`` (configs: ``data.decoder``).
     ``subtract_clip_mean``: subtract each pixel's mean over the clip's frames after normalising
     (the static part of a clip becomes 0; the synthetic recipe's input, see its config).
     """

@@ -2,6 +2,7 @@
 test pipelines), and the checks of the names a config refers to."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import os
@@ -11,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from softpool3d import models
-from softpool3d.config import ConfigError, resolve_from_model_spec, resolve_paths
+from softpool3d.config import ConfigError, DataConfig, resolve_from_model_spec, resolve_paths
 from softpool3d.flops import import_fvcore
 from softpool3d.datasets import DATASETS, AnnotationError, build_dataset, loader_seed_kwargs
 from softpool3d.datasets.decode import check_decoder
@@ -26,6 +27,7 @@ from .evaluate import ShardSampler
 _SET_BY_CONFIG = ("name", "root", "split", "fold", "num_frames", "sampling_rate", "crop_size",
                   "mode", "alpha", "seed", "train_scale", "test_scale", "num_clips", "num_crops",
                   "decoder")
+_DATA_KEYS = {f.name for f in dataclasses.fields(DataConfig)}
 
 
 def _unknown(key: str, what: str, value: str, valid) -> ConfigError:
@@ -47,17 +49,14 @@ def check_names(cfg) -> None:
     params = inspect.signature(build_dataset).parameters
     options = [p for p in params if p not in _SET_BY_CONFIG]
     for key in cfg.data.options:
-        if key == "decoder":  # the older spelling of data.decoder: still read
-            if cfg.data.decoder not in ("decord", cfg.data.options["decoder"]):
-                raise ConfigError(f"config keys 'data.decoder' ({cfg.data.decoder!r}) and "
-                                  f"'data.options.decoder' ({cfg.data.options['decoder']!r}) "
-                                  "disagree: set data.decoder only")
-            continue
+        if key in _SET_BY_CONFIG:
+            use = f"; use data.{key}" if key in _DATA_KEYS else ""
+            raise ConfigError(f"config key 'data.options.{key}': set by the config itself{use}")
         if key not in options:
             raise _unknown("data.options", "option", key, options)
         _check_option(key, cfg.data.options[key])
     try:
-        check_decoder(decoder(cfg))
+        check_decoder(cfg.data.decoder)
     except ImportError as e:
         raise ConfigError(f"config key 'data.decoder': {e}") from None
     folds = DATASETS[cfg.data.name].folds
@@ -97,7 +96,6 @@ _OPTION_TYPES = {
                        "an integer >= 1"),
     "frame_cache": (lambda v: v is None or (isinstance(v, str) and bool(v)),
                     "null, 'memory', 'auto' or a folder"),
-    "decoder": (lambda v: isinstance(v, str), "a decoder name"),
     "subtract_clip_mean": (lambda v: isinstance(v, bool), "true or false"),
 }
 
@@ -195,11 +193,6 @@ def alpha(cfg) -> Optional[int]:
     return models.model_input_spec(cfg.model.name).get("alpha")
 
 
-def decoder(cfg) -> str:
-    """``data.decoder``, or the older ``data.options.decoder`` where that is set."""
-    return cfg.data.options.get("decoder", cfg.data.decoder)
-
-
 _SPLIT_KEY = {"train": "data.train_split", "val": "data.val_split", "test": "data.test_split"}
 
 
@@ -230,12 +223,12 @@ def build_split(cfg, split: str, mode: str, views: Optional[tuple] = None, fold:
     clips, crops = views if views is not None else (d.num_clips, d.num_crops)
     kwargs = dict(num_frames=d.num_frames, sampling_rate=d.sampling_rate,
                   crop_size=d.crop_size if train else d.test_crop_size, mode=mode,
-                  alpha=alpha(cfg), seed=cfg.train.seed, decoder=decoder(cfg))
+                  alpha=alpha(cfg), seed=cfg.train.seed, decoder=d.decoder)
     if train:
         kwargs.update(train_scale=tuple(d.train_scale) if d.train_scale else None)
     else:
         kwargs.update(test_scale=d.test_scale, num_clips=clips, num_crops=crops)
-    kwargs.update({k: v for k, v in d.options.items() if k != "decoder"})
+    kwargs.update(d.options)
     kwargs["annotation_file"] = annotation_file(cfg, split)
     fold = d.fold if fold is None else fold
     try:
