@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from ._frontend import (_from_5d, _to_5d, adaptive_output_shape, adaptive_windows, check_input,
-                        pool_params)
+                        even_kernel, pool_params)
 
 DualBackend = Callable[..., tuple]
 
@@ -72,8 +72,8 @@ def adaptive_ada_pool_nd(dual5d: DualBackend, generic: Callable, input: torch.Te
     out = adaptive_output_shape(spatial, output_size, n, fn)
     x = _to_5d(input, n, batched)
     full_spatial, full_out = tuple(x.shape[2:]), (1,) * (3 - n) + out
-    if all(i % o == 0 for i, o in zip(full_spatial, full_out)):
-        kernel = tuple(i // o for i, o in zip(full_spatial, full_out))
+    kernel = even_kernel(full_spatial, full_out)
+    if kernel is not None:
         edscw, em = dual5d(x, kernel, kernel, (0, 0, 0), False, full_out)
     else:
         edscw, em = generic(x, [adaptive_windows(i, o) for i, o in zip(full_spatial, full_out)])

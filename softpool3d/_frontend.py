@@ -248,6 +248,14 @@ def soft_pool_nd(backend: Backend, input: torch.Tensor, n: int, kernel_size, str
     return _from_5d(y, n, batched)
 
 
+def even_kernel(spatial: Sequence[int], out: Sequence[int]) -> Optional[Tuple[int, ...]]:
+    """Adaptive pooling's fast case: kernel = stride = ``in // out`` where every size divides
+    evenly (one windowed call), else None (the bins of ``adaptive_windows``, pooled one by one)."""
+    if all(i % o == 0 for i, o in zip(spatial, out)):
+        return tuple(i // o for i, o in zip(spatial, out))
+    return None
+
+
 def adaptive_windows(in_size: int, out_size: int):
     """Adaptive pooling windows ``[start, end)`` (torch's rule: floor / ceil of i * in / out)."""
     return [((i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)) for i in range(out_size)]
@@ -296,8 +304,8 @@ def adaptive_soft_pool_nd(backend: Backend, generic: Callable, input: torch.Tens
         return _from_5d(_traced_adaptive(x, out, n, paper, fn), n, batched)
     full_spatial = tuple(x.shape[2:])
     full_out = (1,) * (3 - n) + out
-    if all(i % o == 0 for i, o in zip(full_spatial, full_out)):
-        kernel = tuple(i // o for i, o in zip(full_spatial, full_out))
+    kernel = even_kernel(full_spatial, full_out)
+    if kernel is not None:
         y = backend(x, kernel, kernel, (0, 0, 0), False, full_out, paper)
     else:
         windows = [adaptive_windows(i, o) for i, o in zip(full_spatial, full_out)]

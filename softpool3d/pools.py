@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._frontend import (adaptive_output_shape, adaptive_windows, check_ceil_mode, check_output_size,
-                        edge_pads, pool_params, unfold_windows, upcast, window_args)
+                        edge_pads, even_kernel, pool_params, unfold_windows, upcast, window_args)
 from .nn import AdaptiveSoftPool3d, SoftPool3d
 from .adapool import AdaPool, EDSCWPool
 
@@ -81,8 +81,8 @@ def _adaptive_by_windows(x: torch.Tensor, output_size, fn: Callable) -> torch.Te
     _check_5d(x, "adaptive pool")
     spatial = tuple(x.shape[2:])
     out = _adaptive_sizes(spatial, output_size)
-    if all(i % o == 0 for i, o in zip(spatial, out)):
-        kernel = tuple(i // o for i, o in zip(spatial, out))
+    kernel = even_kernel(spatial, out)
+    if kernel is not None:
         return fn(x, kernel, kernel)
     planes = []
     for t0, t1 in adaptive_windows(spatial[0], out[0]):
