@@ -38,7 +38,7 @@ def to_tuple(value: IntOrTuple, n: int, name: str, minimum: int) -> Tuple[int, .
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, torch.SymInt)):
-            # numpy integers (e.g. pytorchvideo's X3D head kernel) are accepted as ints
+            # any integer-like (numpy integers: whatever has __index__) is an int, as in torch's pools
             if hasattr(v, "__index__"):
                 v = int(v.__index__())
             else:
