@@ -19,11 +19,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ada_forward(const at::Tensor& inp
                                                            c10::IntArrayRef stride,
                                                            c10::IntArrayRef padding,
                                                            bool ceil_mode) {
-  const PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, ceil_mode);
-  const auto fmt = memory_format_of(input_);
-  const at::Tensor input = input_.contiguous(fmt);
+  const auto [g, fmt, input, shape] = forward_call(input_, kernel_size, stride, padding, ceil_mode);
   const auto acc = input.options().dtype(at::toOpMathType(input.scalar_type())).memory_format(fmt);
-  std::vector<int64_t> shape = {input.size(0), input.size(1), g.out[0], g.out[1], g.out[2]};
   at::Tensor edscw = at::empty(shape, acc);
   at::Tensor em = at::empty(shape, acc);
   std::vector<int64_t> stats_shape = shape;

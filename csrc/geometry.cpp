@@ -38,6 +38,14 @@ PoolGeometry make_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size
   return g;
 }
 
+ForwardCall forward_call(const at::Tensor& input, c10::IntArrayRef kernel_size,
+                         c10::IntArrayRef stride, c10::IntArrayRef padding, bool ceil_mode) {
+  const PoolGeometry g = make_geometry(input, kernel_size, stride, padding, ceil_mode);
+  const auto fmt = memory_format_of(input);
+  return {g, fmt, input.contiguous(fmt),
+          {input.size(0), input.size(1), g.out[0], g.out[1], g.out[2]}};
+}
+
 void use_saved_output_size(PoolGeometry& g, const at::Tensor& input, const at::Tensor& output,
                            const char* op) {
   TORCH_CHECK(output.dim() == 5 && output.size(0) == input.size(0) &&

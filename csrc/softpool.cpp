@@ -20,10 +20,7 @@ at::ScalarType lse_dtype(const at::Tensor& input) {
 std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& input_, c10::IntArrayRef kernel_size,
                                            c10::IntArrayRef stride, c10::IntArrayRef padding,
                                            bool ceil_mode, bool /*paper_grad: used by autograd*/) {
-  const PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, ceil_mode);
-  const auto fmt = memory_format_of(input_);
-  const at::Tensor input = input_.contiguous(fmt);
-  std::vector<int64_t> shape = {input.size(0), input.size(1), g.out[0], g.out[1], g.out[2]};
+  const auto [g, fmt, input, shape] = forward_call(input_, kernel_size, stride, padding, ceil_mode);
   at::Tensor output = at::empty(shape, input.options().memory_format(fmt));
   at::Tensor lse = at::empty(shape, input.options().dtype(lse_dtype(input)).memory_format(fmt));
   if (output.numel() == 0) return {output, lse};

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace softpool {
 
@@ -36,6 +37,17 @@ inline c10::MemoryFormat memory_format_of(const at::Tensor& input) {
 // Validates the arguments (TORCH_CHECK with messages naming the problem) and returns the geometry.
 PoolGeometry make_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size,
                            c10::IntArrayRef stride, c10::IntArrayRef padding, bool ceil_mode);
+
+// A forward call: make_geometry's result, the layout the kernels compute in, the input in it and
+// the output shape (N, C, OD, OH, OW).
+struct ForwardCall {
+  PoolGeometry g;
+  c10::MemoryFormat fmt;
+  at::Tensor input;
+  std::vector<int64_t> out_shape;
+};
+ForwardCall forward_call(const at::Tensor& input, c10::IntArrayRef kernel_size,
+                         c10::IntArrayRef stride, c10::IntArrayRef padding, bool ceil_mode);
 
 // A backward's ceil_mode is implied by the saved output's size: its geometry is make_geometry's
 // with ceil_mode (the larger size, so a kernel only ceil_mode makes legal passes), then this checks

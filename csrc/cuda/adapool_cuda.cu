@@ -3,7 +3,6 @@
 // (backward, a gather: deterministic, no atomics). 32-bit indexing when the sizes allow, else
 // 64-bit; the grid-stride loop counter is always 64-bit.
 #include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
 
 #include "adapool.h"
@@ -18,10 +17,8 @@ void ada_forward_cuda(const at::Tensor& input, const PoolGeometry& g, at::Tensor
   const bool small = body::fits_int32(input) && body::fits_int32(stats);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "ada_pool_forward_cuda", [&] {
-    body::with_index_and_layout(small, cl, [&](auto index_zero, auto cl_tag) {
-      using index_t = decltype(index_zero);
-      body::launch_elements<&ada::forward_element<decltype(cl_tag)::value, scalar_t, index_t>>(
-          input, edscw.numel(), ada::forward_args<scalar_t, index_t>(input, g, edscw, em, stats));
+    body::launch_elements(input, edscw.numel(), small, cl, [&](auto index_zero) {
+      return ada::forward_args<scalar_t, decltype(index_zero)>(input, g, edscw, em, stats);
     });
   });
 }
@@ -33,12 +30,9 @@ void ada_backward_cuda(const at::Tensor& grad_edscw, const at::Tensor& grad_em,
   const bool small = body::fits_int32(input) && body::fits_int32(stats);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "ada_pool_backward_cuda", [&] {
-    body::with_index_and_layout(small, cl, [&](auto index_zero, auto cl_tag) {
-      using index_t = decltype(index_zero);
-      body::launch_elements<&ada::backward_element<decltype(cl_tag)::value, scalar_t, index_t>>(
-          input, input.numel(),
-          ada::backward_args<scalar_t, index_t>(grad_edscw, grad_em, input, edscw, em, stats, g,
-                                                grad_input));
+    body::launch_elements(input, input.numel(), small, cl, [&](auto index_zero) {
+      return ada::backward_args<scalar_t, decltype(index_zero)>(grad_edscw, grad_em, input, edscw,
+                                                                em, stats, g, grad_input);
     });
   });
 }

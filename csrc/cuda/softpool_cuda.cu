@@ -2,7 +2,6 @@
 // functions the CPU tests run through the test-only ops). 32-bit indexing when the sizes allow,
 // else 64-bit; the grid-stride loop counter is always 64-bit.
 #include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
 
 #include "cuda/element_kernel.h"
@@ -17,10 +16,8 @@ void forward_cuda(const at::Tensor& input, const PoolGeometry& g, at::Tensor& ou
   const bool small = body::fits_int32(input) && body::fits_int32(output);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "softpool3d_forward_cuda", [&] {
-    body::with_index_and_layout(small, cl, [&](auto index_zero, auto cl_tag) {
-      using index_t = decltype(index_zero);
-      body::launch_elements<&body::forward_element<decltype(cl_tag)::value, scalar_t, index_t>>(
-          input, output.numel(), body::forward_args<scalar_t, index_t>(input, g, output, lse));
+    body::launch_elements(input, output.numel(), small, cl, [&](auto index_zero) {
+      return body::forward_args<scalar_t, decltype(index_zero)>(input, g, output, lse);
     });
   });
 }
@@ -32,12 +29,9 @@ void backward_cuda(const at::Tensor& grad_output, const at::Tensor& input, const
   const bool small = body::fits_int32(input) && body::fits_int32(output);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "softpool3d_backward_cuda", [&] {
-    body::with_index_and_layout(small, cl, [&](auto index_zero, auto cl_tag) {
-      using index_t = decltype(index_zero);
-      body::launch_elements<&body::backward_element<decltype(cl_tag)::value, scalar_t, index_t>>(
-          input, input.numel(),
-          body::backward_args<scalar_t, index_t>(grad_output, input, output, lse, g, paper_grad,
-                                                 grad_input));
+    body::launch_elements(input, input.numel(), small, cl, [&](auto index_zero) {
+      return body::backward_args<scalar_t, decltype(index_zero)>(grad_output, input, output, lse,
+                                                                 g, paper_grad, grad_input);
     });
   });
 }

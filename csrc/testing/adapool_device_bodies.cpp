@@ -3,6 +3,7 @@
 // kernels' maths and indexing are tested on a CPU. Arguments and outputs as
 // softpool3d::ada_pool_forward / ada_pool_backward, plus the index width (32 or 64) and the
 // emulated launch shape.
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
@@ -22,22 +23,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ada_body_forward(
     const at::Tensor& input_, c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
     c10::IntArrayRef padding, bool ceil_mode, int64_t index_bits, int64_t grid, int64_t block) {
   TORCH_CHECK(input_.device().is_cpu(), "device body ops run on CPU tensors");
-  const PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, ceil_mode);
-  const auto fmt = memory_format_of(input_);
-  const at::Tensor input = input_.contiguous(fmt);
-  std::vector<int64_t> shape = {input.size(0), input.size(1), g.out[0], g.out[1], g.out[2]};
+  const auto [g, fmt, input, shape] = forward_call(input_, kernel_size, stride, padding, ceil_mode);
   std::vector<int64_t> stats_shape = shape;
   stats_shape[0] *= kAdaStats;
   const auto acc = input.options().dtype(at::toOpMathType(input.scalar_type()));
   at::Tensor edscw = nan_like(shape, acc, fmt), em = nan_like(shape, acc, fmt);
   at::Tensor stats = nan_like(stats_shape, acc, fmt);
   check_index_bits(index_bits, {input, stats});
-  with_body_types(input, index_bits, fmt, [&](auto scalar_zero, auto index_zero, auto cl_tag) {
-    using scalar_t = decltype(scalar_zero);
-    using index_t = decltype(index_zero);
-    emulate_launch<&ada::forward_element<decltype(cl_tag)::value, scalar_t, index_t>>(
-        edscw.numel(), grid, block,
-        ada::forward_args<scalar_t, index_t>(input, g, edscw, em, stats));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ada_body_fwd",
+                                  [&] {
+    emulate_launch(edscw.numel(), grid, block, index_bits, fmt, [&](auto index_zero) {
+      return ada::forward_args<scalar_t, decltype(index_zero)>(input, g, edscw, em, stats);
+    });
   });
   return {edscw, em, stats};
 }
@@ -66,12 +63,12 @@ at::Tensor ada_body_backward(const at::Tensor& grad_edscw_, const at::Tensor& gr
   const at::Tensor stats = stats_.contiguous(fmt);
   check_index_bits(index_bits, {input, stats});
   at::Tensor grad_input = nan_like(input.sizes(), input.options(), fmt);
-  with_body_types(input, index_bits, fmt, [&](auto scalar_zero, auto index_zero, auto cl_tag) {
-    using scalar_t = decltype(scalar_zero);
-    using index_t = decltype(index_zero);
-    emulate_launch<&ada::backward_element<decltype(cl_tag)::value, scalar_t, index_t>>(
-        input.numel(), grid, block,
-        ada::backward_args<scalar_t, index_t>(gd, gm, input, edscw, em, stats, g, grad_input));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ada_body_bwd",
+                                  [&] {
+    emulate_launch(input.numel(), grid, block, index_bits, fmt, [&](auto index_zero) {
+      return ada::backward_args<scalar_t, decltype(index_zero)>(gd, gm, input, edscw, em, stats, g,
+                                                                grad_input);
+    });
   });
   return grad_input;
 }

@@ -4,6 +4,7 @@
 // plus the index width (32 or 64) and the emulated launch shape.
 #include <Python.h>
 
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -26,21 +27,18 @@ std::tuple<at::Tensor, at::Tensor> device_body_forward(
     const at::Tensor& input_, c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
     c10::IntArrayRef padding, bool ceil_mode, int64_t index_bits, int64_t grid, int64_t block) {
   TORCH_CHECK(input_.device().is_cpu(), "device body ops run on CPU tensors");
-  const PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, ceil_mode);
-  const auto fmt = memory_format_of(input_);
-  const at::Tensor input = input_.contiguous(fmt);
-  std::vector<int64_t> shape = {input.size(0), input.size(1), g.out[0], g.out[1], g.out[2]};
+  const auto [g, fmt, input, shape] = forward_call(input_, kernel_size, stride, padding, ceil_mode);
   check_index_bits(index_bits, {input});
   TORCH_CHECK(index_bits != 32 || input.size(0) * input.size(1) * g.out[0] * g.out[1] * g.out[2] <
                                       std::numeric_limits<int32_t>::max(),
               "device body: 32-bit indexing needs numel < 2^31");
   at::Tensor output = nan_like(shape, input.options(), fmt);
   at::Tensor lse = nan_like(shape, input.options().dtype(at::toOpMathType(input.scalar_type())), fmt);
-  with_body_types(input, index_bits, fmt, [&](auto scalar_zero, auto index_zero, auto cl_tag) {
-    using scalar_t = decltype(scalar_zero);
-    using index_t = decltype(index_zero);
-    emulate_launch<&body::forward_element<decltype(cl_tag)::value, scalar_t, index_t>>(
-        output.numel(), grid, block, body::forward_args<scalar_t, index_t>(input, g, output, lse));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
+                                  "device_body_fwd", [&] {
+    emulate_launch(output.numel(), grid, block, index_bits, fmt, [&](auto index_zero) {
+      return body::forward_args<scalar_t, decltype(index_zero)>(input, g, output, lse);
+    });
   });
   return {output, lse};
 }
@@ -63,13 +61,12 @@ at::Tensor device_body_backward(const at::Tensor& grad_output_, const at::Tensor
   const at::Tensor input = input_.contiguous(fmt), grad_output = grad_output_.contiguous(fmt);
   const at::Tensor output = output_.contiguous(fmt), lse = lse_.contiguous(fmt);
   at::Tensor grad_input = nan_like(input.sizes(), input.options(), fmt);
-  with_body_types(input, index_bits, fmt, [&](auto scalar_zero, auto index_zero, auto cl_tag) {
-    using scalar_t = decltype(scalar_zero);
-    using index_t = decltype(index_zero);
-    emulate_launch<&body::backward_element<decltype(cl_tag)::value, scalar_t, index_t>>(
-        input.numel(), grid, block,
-        body::backward_args<scalar_t, index_t>(grad_output, input, output, lse, g, paper_grad,
-                                               grad_input));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
+                                  "device_body_bwd", [&] {
+    emulate_launch(input.numel(), grid, block, index_bits, fmt, [&](auto index_zero) {
+      return body::backward_args<scalar_t, decltype(index_zero)>(grad_output, input, output, lse,
+                                                                 g, paper_grad, grad_input);
+    });
   });
   return grad_input;
 }

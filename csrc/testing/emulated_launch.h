@@ -1,42 +1,40 @@
 // The host-side stand-in for cuda/element_kernel.h used by the test-only ops: the per-element
 // bodies run for every index a launch of `grid` blocks of `block` threads visits, each thread
-// walking the grid-stride loop, in launch order.
+// walking the grid-stride loop, in launch order. Outputs start as NaN (nan_like), so an index the
+// launch never visits cannot pass a test.
 #pragma once
 
-#include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/full.h>
 
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <type_traits>
 
 #include "launch.h"
+#include "run_element.h"
 
 namespace softpool {
 namespace testing {
 
-// Element: the address of a body, void(index_t, const Args&); i < total fits its index_t.
-template <auto Element, typename Args>
-void emulate_launch(int64_t total, int64_t grid, int64_t block, const Args& args) {
+// Runs the body of make_args(index_zero)'s arguments (run_element.h) for every index in [0, total)
+// that a launch of grid x block threads visits, with the index width asked for and fmt's layout.
+template <typename MakeArgs>
+void emulate_launch(int64_t total, int64_t grid, int64_t block, int64_t index_bits,
+                    c10::MemoryFormat fmt, MakeArgs&& make_args) {
   TORCH_CHECK(grid > 0 && block > 0 && grid < (int64_t(1) << 31) && block <= 1024,
               "device body: bad launch shape ", grid, " x ", block);
-  for (int64_t b = 0; b < grid; ++b)
-    for (int64_t t = 0; t < block; ++t)
-      body::grid_stride_loop(total, uint32_t(grid), uint32_t(block), uint32_t(b), uint32_t(t),
-                             [&](int64_t i) { Element(i, args); });
-}
-
-// Calls f(scalar_zero, index_zero, channels_last_tag): the body's types for the input's dtype, the
-// index width asked for and the layout.
-template <typename F>
-void with_body_types(const at::Tensor& input, int64_t index_bits, c10::MemoryFormat fmt, F&& f) {
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "device_body",
-                                  [&] {
-    body::with_index_and_layout(index_bits == 32, fmt == c10::MemoryFormat::ChannelsLast3d,
-                                [&](auto index_zero, auto cl_tag) {
-      f(scalar_t(0), index_zero, cl_tag);
-    });
+  body::with_index_and_layout(index_bits == 32, fmt == c10::MemoryFormat::ChannelsLast3d,
+                              [&](auto index_zero, auto cl_tag) {
+    const auto args = make_args(index_zero);
+    using index_t = body::index_of<std::decay_t<decltype(args)>>;
+    for (int64_t b = 0; b < grid; ++b)
+      for (int64_t t = 0; t < block; ++t)
+        body::grid_stride_loop(total, uint32_t(grid), uint32_t(block), uint32_t(b), uint32_t(t),
+                               [&](int64_t i) {
+          body::run_element<decltype(cl_tag)::value>(static_cast<index_t>(i), args);
+        });
   });
 }
 
@@ -48,7 +46,6 @@ inline void check_index_bits(int64_t index_bits, std::initializer_list<at::Tenso
     TORCH_CHECK(body::fits_int32(t), "device body: 32-bit indexing needs numel < 2^31");
 }
 
-// Outputs start as NaN, so an index the launch never visits cannot pass a test.
 inline at::Tensor nan_like(c10::IntArrayRef shape, const at::TensorOptions& opts,
                            c10::MemoryFormat fmt) {
   return at::full(shape, std::numeric_limits<double>::quiet_NaN(), opts).contiguous(fmt);
