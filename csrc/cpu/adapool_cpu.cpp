@@ -104,12 +104,14 @@ inline void fix_mean(const acc_t* __restrict mx, const acc_t* __restrict mn,
 }
 
 // Pass 2 over cells v[0..cells): both softmaxes and the sums of Q, added to those of earlier cells.
-template <typename acc_t, int64_t B>
-ADA_LANES void stats2_block(const acc_t* const* __restrict v, int64_t cells,
-                            const acc_t* __restrict mean, const acc_t* __restrict half_mean,
-                            const acc_t* __restrict mx, acc_t* __restrict sd,
-                            acc_t* __restrict td, acc_t* __restrict p1, acc_t* __restrict p2,
-                            acc_t* __restrict sm, acc_t* __restrict tm, int64_t nb) {
+// The two forms differ only in the per-cell eDSCW terms, `form.cell(a, j, ed, w1, w2)` (the
+// exponential and its q1, q2 terms), and in the eM shift `form.shift(a, mx)`.
+template <typename acc_t, int64_t B, typename Form>
+ADA_LANES void stats2_block(const acc_t* const* __restrict v, int64_t cells, const Form& form,
+                            const acc_t* __restrict half_mean, const acc_t* __restrict mx,
+                            acc_t* __restrict sd, acc_t* __restrict td, acc_t* __restrict p1,
+                            acc_t* __restrict p2, acc_t* __restrict sm, acc_t* __restrict tm,
+                            int64_t nb) {
   const int64_t n = B > 0 ? B : nb;
   acc_t s_d[kBlock], t_d[kBlock], q1[kBlock], q2[kBlock], s_m[kBlock], t_m[kBlock];
   for (int64_t j = 0; j < n; ++j)
@@ -119,13 +121,13 @@ ADA_LANES void stats2_block(const acc_t* const* __restrict v, int64_t cells,
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) {
       const acc_t a = x[j];
-      const ada::DscParts<acc_t> q = ada::dsc_parts<acc_t>(a, mean[j]);
-      const acc_t ed = cpu::exp_vec(q.dsc - acc_t(1));
+      acc_t ed, w1, w2;
+      form.cell(a, j, ed, w1, w2);
       s_d[j] += ed;
       t_d[j] += ed * (a * acc_t(0.5) - half_mean[j]);
-      q1[j] += ed * q.x_dm;
-      q2[j] += ed * q.dm;
-      const acc_t diff = shifted<acc_t>(a, mx[j]);
+      q1[j] += w1;
+      q2[j] += w2;
+      const acc_t diff = Form::shift(a, mx[j]);
       const acc_t e = cpu::exp_vec(diff);
       s_m[j] += e;
       t_m[j] += e * diff;
@@ -134,23 +136,38 @@ ADA_LANES void stats2_block(const acc_t* const* __restrict v, int64_t cells,
   for (int64_t j = 0; j < n; ++j)
     sd[j] = s_d[j], td[j] = t_d[j], p1[j] = q1[j], p2[j] = q2[j], sm[j] = s_m[j], tm[j] = t_m[j];
 }
-template <typename acc_t>
-ADA_LANES void stats2(const acc_t* const* __restrict v, int64_t cells,
-                      const acc_t* __restrict mean, const acc_t* __restrict half_mean,
-                      const acc_t* __restrict mx, acc_t* __restrict sd, acc_t* __restrict td,
-                      acc_t* __restrict p1, acc_t* __restrict p2, acc_t* __restrict sm,
-                      acc_t* __restrict tm, int64_t n) {
+template <typename acc_t, typename Form>
+ADA_LANES void stats2(const acc_t* const* __restrict v, int64_t cells, const Form& form,
+                      const acc_t* __restrict half_mean, const acc_t* __restrict mx,
+                      acc_t* __restrict sd, acc_t* __restrict td, acc_t* __restrict p1,
+                      acc_t* __restrict p2, acc_t* __restrict sm, acc_t* __restrict tm,
+                      int64_t n) {
   const acc_t* w[kMaxBatch];
   for (int64_t l0 = 0; l0 < n; l0 += kBlock) {
     const int64_t nb = std::min(kBlock, n - l0);
     for (int64_t c = 0; c < cells; ++c) w[c] = v[c] + l0;
-#define ADA_ARGS w, cells, mean + l0, half_mean + l0, mx + l0, sd + l0, td + l0, p1 + l0, p2 + l0, \
+    const Form f = form.from(l0);
+#define ADA_ARGS w, cells, f, half_mean + l0, mx + l0, sd + l0, td + l0, p1 + l0, p2 + l0, \
                  sm + l0, tm + l0, nb
     if (nb == kBlock) stats2_block<acc_t, kBlock>(ADA_ARGS);
     else stats2_block<acc_t, 0>(ADA_ARGS);
 #undef ADA_ARGS
   }
 }
+
+// The generic form (any magnitude): the device bodies' dsc_parts, ties and clamps for the eM shift.
+template <typename acc_t>
+struct GenericForm {
+  const acc_t* __restrict mean;
+  GenericForm from(int64_t l0) const { return {mean + l0}; }
+  ADA_LANES void cell(acc_t a, int64_t j, acc_t& ed, acc_t& w1, acc_t& w2) const {
+    const ada::DscParts<acc_t> q = ada::dsc_parts<acc_t>(a, mean[j]);
+    ed = cpu::exp_vec(q.dsc - acc_t(1));
+    w1 = ed * q.x_dm;
+    w2 = ed * q.dm;
+  }
+  static ADA_LANES acc_t shift(acc_t a, acc_t mx) { return shifted<acc_t>(a, mx); }
+};
 
 template <typename acc_t>
 inline void finish(const acc_t* __restrict mean, const acc_t* __restrict mx,
@@ -251,63 +268,27 @@ ADA_LANES bool prep_fast_impl(const acc_t* __restrict mean, const acc_t* __restr
   return !bad;
 }
 
-// Pass 2 over cells v[0..cells), fast form (stats2's sums; p1, p2 without their factor 2 sgn(m),
-// which scale_p applies once per window).
-template <typename acc_t, int64_t B>
-ADA_LANES void stats2_fast_block(const acc_t* const* __restrict v, int64_t cells,
-                                 const acc_t* __restrict am, const acc_t* __restrict am2,
-                                 const acc_t* __restrict m2, const acc_t* __restrict zm,
-                                 const acc_t* __restrict half_mean, const acc_t* __restrict mx,
-                                 acc_t* __restrict sd, acc_t* __restrict td,
-                                 acc_t* __restrict p1, acc_t* __restrict p2,
-                                 acc_t* __restrict sm, acc_t* __restrict tm, int64_t nb) {
-  const int64_t n = B > 0 ? B : nb;
-  acc_t s_d[kBlock], t_d[kBlock], q1[kBlock], q2[kBlock], s_m[kBlock], t_m[kBlock];
-  for (int64_t j = 0; j < n; ++j)
-    s_d[j] = sd[j], t_d[j] = td[j], q1[j] = p1[j], q2[j] = p2[j], s_m[j] = sm[j], t_m[j] = tm[j];
-  for (int64_t c = 0; c < cells; ++c) {
-    const acc_t* __restrict x = v[c];
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) {
-      const acc_t a = x[j];
-      const acc_t ax = a < 0 ? -a : a;
-      const acc_t x2 = a * a;
-      const acc_t inv = acc_t(1) / (x2 + m2[j]);
-      const acc_t dsc = ax == am[j] ? acc_t(1) : ((ax * am2[j]) * inv) * zm[j];
-      const acc_t ed = exp_dsc(dsc);
-      s_d[j] += ed;
-      t_d[j] += ed * (a * acc_t(0.5) - half_mean[j]);
-      const acc_t w = (ed * ax) * (((x2 - m2[j]) * inv) * inv);
-      q2[j] += w;
-      q1[j] += w * a;
-      const acc_t diff = a - mx[j];  // finite: no tie or clamp needed
-      const acc_t e = cpu::exp_vec(diff);
-      s_m[j] += e;
-      t_m[j] += e * diff;
-    }
-  }
-  for (int64_t j = 0; j < n; ++j)
-    sd[j] = s_d[j], td[j] = t_d[j], p1[j] = q1[j], p2[j] = q2[j], sm[j] = s_m[j], tm[j] = t_m[j];
-}
+// The fast form (every |x| and |m| in range; the means' terms from fast_means): p1, p2 without
+// their factor 2 sgn(m), which scale_p applies once per window; no tie or clamp for the eM shift.
 template <typename acc_t>
-ADA_LANES void stats2_fast(const acc_t* const* __restrict v, int64_t cells,
-                           const acc_t* __restrict am, const acc_t* __restrict am2,
-                           const acc_t* __restrict m2, const acc_t* __restrict zm,
-                           const acc_t* __restrict half_mean, const acc_t* __restrict mx,
-                           acc_t* __restrict sd, acc_t* __restrict td, acc_t* __restrict p1,
-                           acc_t* __restrict p2, acc_t* __restrict sm, acc_t* __restrict tm,
-                           int64_t n) {
-  const acc_t* w[kMaxBatch];
-  for (int64_t l0 = 0; l0 < n; l0 += kBlock) {
-    const int64_t nb = std::min(kBlock, n - l0);
-    for (int64_t c = 0; c < cells; ++c) w[c] = v[c] + l0;
-#define ADA_ARGS w, cells, am + l0, am2 + l0, m2 + l0, zm + l0, half_mean + l0, mx + l0, sd + l0, \
-                 td + l0, p1 + l0, p2 + l0, sm + l0, tm + l0, nb
-    if (nb == kBlock) stats2_fast_block<acc_t, kBlock>(ADA_ARGS);
-    else stats2_fast_block<acc_t, 0>(ADA_ARGS);
-#undef ADA_ARGS
+struct FastForm {
+  const acc_t* __restrict am;
+  const acc_t* __restrict am2;
+  const acc_t* __restrict m2;
+  const acc_t* __restrict zm;
+  FastForm from(int64_t l0) const { return {am + l0, am2 + l0, m2 + l0, zm + l0}; }
+  ADA_LANES void cell(acc_t a, int64_t j, acc_t& ed, acc_t& w1, acc_t& w2) const {
+    const acc_t ax = a < 0 ? -a : a;
+    const acc_t x2 = a * a;
+    const acc_t inv = acc_t(1) / (x2 + m2[j]);
+    const acc_t dsc = ax == am[j] ? acc_t(1) : ((ax * am2[j]) * inv) * zm[j];
+    ed = exp_dsc(dsc);
+    const acc_t w = (ed * ax) * (((x2 - m2[j]) * inv) * inv);
+    w2 = w;
+    w1 = w * a;
   }
-}
+  static ADA_LANES acc_t shift(acc_t a, acc_t mx) { return a - mx; }  // finite: no tie or clamp
+};
 
 // p1, p2 *= 2 sgn(m) (the fast pass 2's factor; 0 for m = 0).
 template <typename acc_t>
@@ -374,7 +355,7 @@ SOFTPOOL_CLONES void stats1_f(const float* const* v, int64_t cells, float inv_n,
 SOFTPOOL_CLONES void stats2_f(const float* const* v, int64_t cells, const float* mean,
                               const float* half_mean, const float* mx, float* sd, float* td,
                               float* p1, float* p2, float* sm, float* tm, int64_t n) {
-  stats2(v, cells, mean, half_mean, mx, sd, td, p1, p2, sm, tm, n);
+  stats2(v, cells, GenericForm<float>{mean}, half_mean, mx, sd, td, p1, p2, sm, tm, n);
 }
 SOFTPOOL_CLONES void finish_f(const float* mean, const float* mx, const float* sd, const float* td,
                               const float* p1, const float* p2, const float* sm, const float* tm,
@@ -386,7 +367,7 @@ SOFTPOOL_CLONES void stats2_fast_f(const float* const* v, int64_t cells, const f
                                    const float* am2, const float* m2, const float* zm,
                                    const float* half_mean, const float* mx, float* sd, float* td,
                                    float* p1, float* p2, float* sm, float* tm, int64_t n) {
-  stats2_fast(v, cells, am, am2, m2, zm, half_mean, mx, sd, td, p1, p2, sm, tm, n);
+  stats2(v, cells, FastForm<float>{am, am2, m2, zm}, half_mean, mx, sd, td, p1, p2, sm, tm, n);
 }
 SOFTPOOL_CLONES void grad_f(bool fast, const float* x, const float* gd, const float* gm,
                             const float* yd, const float* ym, const float* st0, const float* st1,
@@ -417,7 +398,8 @@ inline void stats2_fast_any(const acc_t* const* v, int64_t cells, const acc_t* a
                             acc_t* p1, acc_t* p2, acc_t* sm, acc_t* tm, int64_t n) {
   if constexpr (std::is_same_v<acc_t, float>)
     stats2_fast_f(v, cells, am, am2, m2, zm, half_mean, mx, sd, td, p1, p2, sm, tm, n);
-  else stats2_fast(v, cells, am, am2, m2, zm, half_mean, mx, sd, td, p1, p2, sm, tm, n);
+  else
+    stats2(v, cells, FastForm<acc_t>{am, am2, m2, zm}, half_mean, mx, sd, td, p1, p2, sm, tm, n);
 }
 template <typename acc_t>
 inline void grad_any(bool fast, const acc_t* x, const acc_t* gd, const acc_t* gm, const acc_t* yd,
@@ -462,7 +444,7 @@ inline void stats2_any(const acc_t* const* v, int64_t cells, const acc_t* mean,
                        acc_t* p2, acc_t* sm, acc_t* tm, int64_t n) {
   if constexpr (std::is_same_v<acc_t, float>)
     stats2_f(v, cells, mean, half_mean, mx, sd, td, p1, p2, sm, tm, n);
-  else stats2(v, cells, mean, half_mean, mx, sd, td, p1, p2, sm, tm, n);
+  else stats2(v, cells, GenericForm<acc_t>{mean}, half_mean, mx, sd, td, p1, p2, sm, tm, n);
 }
 template <typename acc_t>
 inline void finish_any(const acc_t* mean, const acc_t* mx, const acc_t* sd, const acc_t* td,
