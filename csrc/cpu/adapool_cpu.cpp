@@ -212,16 +212,10 @@ constexpr acc_t kFastHi = ada::DscScale<acc_t>::hi;  // 2^60
 template <typename acc_t>
 inline acc_t exp_dsc(acc_t dsc) {
   if constexpr (std::is_same_v<acc_t, float>) {
-    const float t = dsc - 0.5f;
-    float p = 1.1951033229706809e-04f;
-    p = p * t + 8.4985024295747280e-04f;
-    p = p * t + 5.0550182349979877e-03f;
-    p = p * t + 2.5270968675613403e-02f;
-    p = p * t + 1.0108835995197296e-01f;
-    p = p * t + 3.0326539278030396e-01f;
-    p = p * t + 6.0653066635131836e-01f;
-    p = p * t + 6.0653066635131836e-01f;
-    return p;
+    return cpu::horner(dsc - 0.5f, {1.1951033229706809e-04f, 8.4985024295747280e-04f,
+                                    5.0550182349979877e-03f, 2.5270968675613403e-02f,
+                                    1.0108835995197296e-01f, 3.0326539278030396e-01f,
+                                    6.0653066635131836e-01f, 6.0653066635131836e-01f});
   } else {
     return std::exp(dsc - acc_t(1));
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -44,6 +45,14 @@ struct Cloned<F> {
       return name<double>(a...);                                          \
   }
 
+// c[0] t^(N-1) + ... + c[N-1] by Horner's rule (N is a constant: the loop unrolls).
+template <typename T, std::size_t N>
+inline T horner(T t, const T (&c)[N]) {
+  T p = c[0];
+  for (std::size_t i = 1; i < N; ++i) p = p * t + c[i];
+  return p;
+}
+
 // exp(x) for x <= 88 in float, with a ~1 ulp polynomial that vectorises: 0 below -87.3 (where
 // float exp leaves the normal range), NaN stays NaN. Range reduction x = n ln2 + r, |r| <= ln2 / 2.
 #pragma omp declare simd notinbranch
@@ -59,12 +68,8 @@ inline float exp_vec(float x) {
   const int32_t ni = t_bits - s_bits;
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  float p = horner(r, {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                       1.6666665459e-1f, 5.0000001201e-1f});
   p = p * r * r + r + 1.f;
   const int32_t scale_bits = (ni + 127) << 23;
   float scale;
