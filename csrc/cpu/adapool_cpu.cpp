@@ -78,17 +78,32 @@ ADA_LANES void stats1_block(const acc_t* const* __restrict v, int64_t cells, acc
   }
   for (int64_t j = 0; j < n; ++j) mean[j] = s[j], mx[j] = hi[j], mn[j] = lo[j];
 }
-template <typename acc_t>
-ADA_LANES void stats1(const acc_t* const* __restrict v, int64_t cells, acc_t inv_n,
-                      acc_t* __restrict mean, acc_t* __restrict mx, acc_t* __restrict mn,
-                      int64_t n) {
+// Lanes [0, n) in blocks of kBlock: block(w, l0, nb, B) with w[c] = v[c] + l0 and the block's
+// size B a compile-time kBlock for full blocks (unrolled), 0 (nb lanes) for the last one.
+template <typename acc_t, typename Block>
+ADA_LANES void in_blocks(const acc_t* const* v, int64_t cells, int64_t n, const Block& block) {
   const acc_t* w[kMaxBatch];
   for (int64_t l0 = 0; l0 < n; l0 += kBlock) {
     const int64_t nb = std::min(kBlock, n - l0);
     for (int64_t c = 0; c < cells; ++c) w[c] = v[c] + l0;
-    if (nb == kBlock) stats1_block<acc_t, kBlock>(w, cells, inv_n, mean + l0, mx + l0, mn + l0, nb);
-    else stats1_block<acc_t, 0>(w, cells, inv_n, mean + l0, mx + l0, mn + l0, nb);
+    if (nb == kBlock) block(w, l0, nb, std::integral_constant<int64_t, kBlock>{});
+    else block(w, l0, nb, std::integral_constant<int64_t, 0>{});
   }
+}
+// A lambda called inside a per-ISA clone must be inlined there too (see ADA_LANES).
+#if defined(__GNUC__)
+#define ADA_LAMBDA __attribute__((always_inline))
+#else
+#define ADA_LAMBDA
+#endif
+
+template <typename acc_t>
+ADA_LANES void stats1(const acc_t* const* __restrict v, int64_t cells, acc_t inv_n,
+                      acc_t* __restrict mean, acc_t* __restrict mx, acc_t* __restrict mn,
+                      int64_t n) {
+  in_blocks(v, cells, n, [&](const acc_t* const* w, int64_t l0, int64_t nb, auto B) ADA_LAMBDA {
+    stats1_block<acc_t, decltype(B)::value>(w, cells, inv_n, mean + l0, mx + l0, mn + l0, nb);
+  });
 }
 
 // A constant window's mean exactly (as the device body), and half of it.
@@ -142,17 +157,11 @@ ADA_LANES void stats2(const acc_t* const* __restrict v, int64_t cells, const For
                       acc_t* __restrict sd, acc_t* __restrict td, acc_t* __restrict p1,
                       acc_t* __restrict p2, acc_t* __restrict sm, acc_t* __restrict tm,
                       int64_t n) {
-  const acc_t* w[kMaxBatch];
-  for (int64_t l0 = 0; l0 < n; l0 += kBlock) {
-    const int64_t nb = std::min(kBlock, n - l0);
-    for (int64_t c = 0; c < cells; ++c) w[c] = v[c] + l0;
-    const Form f = form.from(l0);
-#define ADA_ARGS w, cells, f, half_mean + l0, mx + l0, sd + l0, td + l0, p1 + l0, p2 + l0, \
-                 sm + l0, tm + l0, nb
-    if (nb == kBlock) stats2_block<acc_t, kBlock>(ADA_ARGS);
-    else stats2_block<acc_t, 0>(ADA_ARGS);
-#undef ADA_ARGS
-  }
+  in_blocks(v, cells, n, [&](const acc_t* const* w, int64_t l0, int64_t nb, auto B) ADA_LAMBDA {
+    stats2_block<acc_t, decltype(B)::value>(w, cells, form.from(l0), half_mean + l0, mx + l0,
+                                            sd + l0, td + l0, p1 + l0, p2 + l0, sm + l0, tm + l0,
+                                            nb);
+  });
 }
 
 // The generic form (any magnitude): the device bodies' dsc_parts, ties and clamps for the eM shift.
