@@ -999,12 +999,7 @@ void ada_forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor&
   if (use_rows(input, g)) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                     "ada_pool_forward_cpu", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      const ada::ForwardArgs<scalar_t, int64_t> args{
-          input.const_data_ptr<scalar_t>(), body::dims_of<int64_t>(input),
-          edscw.mutable_data_ptr<acc_t>(), em.mutable_data_ptr<acc_t>(),
-          stats.mutable_data_ptr<acc_t>(), edscw.numel(), body::dims_of<int64_t>(edscw),
-          body::window_of(g)};
+      const auto args = ada::forward_args<scalar_t, int64_t>(input, g, edscw, em, stats);
       cpu_ada::forward_rows<scalar_t>(args, g, input.size(0) * input.size(1));
     });
     return;
@@ -1035,12 +1030,7 @@ void ada_forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor&
   const int64_t cells = g.kernel[0] * g.kernel[1] * g.kernel[2];
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "ada_pool_forward_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const ada::ForwardArgs<scalar_t, int64_t> args{
-        input.const_data_ptr<scalar_t>(), body::dims_of<int64_t>(input),
-        edscw.mutable_data_ptr<acc_t>(), em.mutable_data_ptr<acc_t>(),
-        stats.mutable_data_ptr<acc_t>(), total, body::dims_of<int64_t>(edscw),
-        body::window_of(g)};
+    const auto args = ada::forward_args<scalar_t, int64_t>(input, g, edscw, em, stats);
     cpu_ada::with_layout(cl, [&](auto cl_tag) {
       at::parallel_for(0, total, cpu_ada::body_grain(cells), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i)
@@ -1056,13 +1046,8 @@ void ada_backward_cpu(const at::Tensor& grad_edscw, const at::Tensor& grad_em,
   if (use_rows(input, g)) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                     "ada_pool_backward_cpu", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      const ada::BackwardArgs<scalar_t, int64_t> args{
-          grad_edscw.const_data_ptr<acc_t>(), grad_em.const_data_ptr<acc_t>(),
-          input.const_data_ptr<scalar_t>(), edscw.const_data_ptr<acc_t>(),
-          em.const_data_ptr<acc_t>(), stats.const_data_ptr<acc_t>(), edscw.numel(),
-          body::dims_of<int64_t>(input), body::dims_of<int64_t>(edscw), body::window_of(g),
-          grad_input.mutable_data_ptr<scalar_t>()};
+      const auto args = ada::backward_args<scalar_t, int64_t>(grad_edscw, grad_em, input, edscw,
+                                                              em, stats, g, grad_input);
       cpu_ada::backward_rows<scalar_t>(args, g, input.size(0) * input.size(1));
     });
     return;
@@ -1090,13 +1075,8 @@ void ada_backward_cpu(const at::Tensor& grad_edscw, const at::Tensor& grad_em,
   const int64_t total = input.numel();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "ada_pool_backward_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const ada::BackwardArgs<scalar_t, int64_t> args{
-        grad_edscw.const_data_ptr<acc_t>(), grad_em.const_data_ptr<acc_t>(),
-        input.const_data_ptr<scalar_t>(), edscw.const_data_ptr<acc_t>(),
-        em.const_data_ptr<acc_t>(), stats.const_data_ptr<acc_t>(), edscw.numel(),
-        body::dims_of<int64_t>(input), body::dims_of<int64_t>(edscw), body::window_of(g),
-        grad_input.mutable_data_ptr<scalar_t>()};
+    const auto args = ada::backward_args<scalar_t, int64_t>(grad_edscw, grad_em, input, edscw,
+                                                            em, stats, g, grad_input);
     cpu_ada::with_layout(cl, [&](auto cl_tag) {
       at::parallel_for(0, total, cpu_ada::body_grain(visits), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i)
