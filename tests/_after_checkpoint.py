@@ -1,7 +1,7 @@
 """Fault injection for training tests: a callback after each checkpoint the trainer writes.
 
 The trainer saves through ``softpool3d.engine.checkpoint.save``; wrapping that function (in this
-process, or first thing in a subprocess script: ``sys.path.insert(0, TESTS_DIR)``, then
+process, or in a subprocess script run with ``TESTS_DIR`` on its ``PYTHONPATH``:
 ``import _after_checkpoint``) runs ``callback(epoch, path)`` once the checkpoint of ``epoch``
 completed epochs is on disk. The engine carries no hook for it.
 """

@@ -223,8 +223,7 @@ def test_a_truncated_source_fails_prepare_and_check_with_the_right_reason(tmp_pa
 # ---------------------------------------------------------------------- distributed: a stalled rank
 STALL_RANK_1 = """
 import os, signal, sys
-sys.path.insert(0, %r)
-import _after_checkpoint
+import _after_checkpoint  # tests/ is on PYTHONPATH
 from softpool3d.cli import train as tool
 pids = sys.argv[1]
 with open(os.path.join(pids, "rank" + os.environ["RANK"]), "w") as f:
@@ -235,7 +234,7 @@ def stall(epoch, path):  # rank 0, after its first checkpoint: freeze rank 1
 
 _after_checkpoint.install(stall)
 sys.exit(tool.main(sys.argv[2:]))
-""" % TESTS_DIR
+"""
 
 
 def _finished(pid):
@@ -257,7 +256,7 @@ def test_a_stalled_rank_ends_the_run_with_a_clear_message(data_root, tmp_path):
     script, pids = tmp_path / "stall.py", tmp_path / "pids"
     script.write_text(STALL_RANK_1)
     pids.mkdir()
-    env = tool_env()
+    env = tool_env(PYTHONPATH=TESTS_DIR)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(script), str(pids), CONFIG,
            *overrides(data_root, "optim.epochs=2", "train.dist_timeout_s=10", "train.eval_every=0",

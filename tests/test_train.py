@@ -27,8 +27,7 @@ def overrides(root, *extra):
 
 KILL_AFTER_EPOCH_1 = """
 import os, signal, sys
-sys.path.insert(0, %r)
-import _after_checkpoint
+import _after_checkpoint  # tests/ is on PYTHONPATH
 from softpool3d.cli import train as tool
 
 def kill(epoch, path):
@@ -37,7 +36,7 @@ def kill(epoch, path):
 
 _after_checkpoint.install(kill)
 sys.exit(tool.main(sys.argv[1:]))
-""" % TESTS_DIR
+"""
 
 
 def state_of(path):
@@ -77,7 +76,8 @@ def test_train_kill_resume_exact_nonfinite_and_test_tool(data_root, tmp_path, ca
     # the same run killed (SIGKILL) right after its first checkpoint ...
     killed = str(tmp_path / "killed")
     proc = subprocess.run([sys.executable, "-c", KILL_AFTER_EPOCH_1, CONFIG, *ov,
-                           "--output-dir", killed], env=tool_env(PYTHONPATH=ROOT),
+                           "--output-dir", killed],
+                          env=tool_env(PYTHONPATH=os.pathsep.join([ROOT, TESTS_DIR])),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert state_of(os.path.join(killed, "last.pth"))["epoch"] == 1
