@@ -438,24 +438,25 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
-def _ranged_fields(cfg, prefix: str = ""):
+def _leaves(cfg, prefix: str = ""):
+    """``(key, field, value)`` of every field of ``cfg`` that is not itself a section."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            yield from _leaves(v, prefix + f.name + ".")
+        else:
+            yield prefix + f.name, f, v
+
+
+def _ranged_fields(cfg):
     """``(key, value, (check, words))`` of every field of ``cfg`` that states its range."""
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(v):
-            yield from _ranged_fields(v, prefix + f.name + ".")
-        elif f.metadata.get("valid"):
-            yield prefix + f.name, v, f.metadata["valid"]
+    return ((key, v, f.metadata["valid"]) for key, f, v in _leaves(cfg) if f.metadata.get("valid"))
 
 
-def _floats(cfg, prefix: str = ""):
+def _floats(cfg):
     """``(key, value)`` of every float (and list of floats) in ``cfg``."""
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        key = prefix + f.name
-        if dataclasses.is_dataclass(v):
-            yield from _floats(v, key + ".")
-        elif isinstance(v, float):
+    for key, _, v in _leaves(cfg):
+        if isinstance(v, float):
             yield key, v
         elif isinstance(v, list):
             yield from ((f"{key}[{i}]", x) for i, x in enumerate(v) if isinstance(x, float))
