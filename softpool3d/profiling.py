@@ -374,7 +374,8 @@ def compare_train_steps(build: Callable[[str], nn.Module], pools: List[str], inp
             per_round[pool].append(statistics.median(times_ms(steps[pool], device, 0, iters)))
     base = pools[0]
     ratios = {p: [a / b for a, b in zip(per_round[p], per_round[base])] for p in pools[1:]}
-    return {"batch": batch, "rounds": rounds, "iters": iters, "device_name": _device_name(device), "reference": base,
+    return {"batch": batch, "rounds": rounds, "iters": iters, "device_name": _device_name(device),
+            "reference": base,
             "pools": {p: {"median_ms": statistics.median(v), "rounds_ms": v}
                       for p, v in per_round.items()},
             "overhead": {p: statistics.median(v) - 1.0 for p, v in ratios.items()},

@@ -84,6 +84,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _builder(name: str, spec, pool_sites, num_classes: int, frames: Optional[int],
+             crop: Optional[int]):
+    """``build(pool)``: the registered model ``name`` with that pooling method, built for
+    ``frames``/``crop`` (default: its spec's training geometry)."""
+    from softpool3d.models import build_model
+
+    def build(pool: str):
+        return build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
+                           num_frames=frames or spec["num_frames"],
+                           crop_size=crop or spec["crop_size"])
+    return build
+
+
 def profile_model(name: str, *, pool: str = "original", pool_sites="paper", num_classes: int = 400,
                   frames: Optional[int] = None, crop: Optional[int] = None, batch: int = 1,
                   device="cpu", convention: str = "paper", amp: str = "none", warmup: int = 2,
@@ -101,13 +114,11 @@ def profile_model(name: str, *, pool: str = "original", pool_sites="paper", num_
     from softpool3d.flops import import_fvcore
     from softpool3d.profiling import make_inputs, profile_module
     import_fvcore()  # before pytorchvideo imports it: without its FutureWarning
-    from softpool3d.models import build_model, model_input_spec
+    from softpool3d.models import model_input_spec
 
     torch.manual_seed(seed)
     spec = model_input_spec(name)
-    model = build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
-                        num_frames=frames or spec["num_frames"],
-                        crop_size=crop or spec["crop_size"])
+    model = _builder(name, spec, pool_sites, num_classes, frames, crop)(pool)
     inputs = make_inputs(spec, batch, frames, crop)
     views = (spec.get("num_clips") or 1) * (spec.get("num_crops") or 1)
     result = {"model": name, "pool": pool, "pool_sites": pool_sites, "num_classes": num_classes,
@@ -130,17 +141,13 @@ def compare_pools(name: str, pools: List[str], *, pool_sites="paper", rounds: in
     from softpool3d.flops import import_fvcore
     from softpool3d.profiling import compare_train_steps, make_inputs
     import_fvcore()
-    from softpool3d.models import build_model, model_input_spec
+    from softpool3d.models import model_input_spec
 
     spec = model_input_spec(name)
     inputs = make_inputs(spec, batch, frames, crop)
-
-    def build(pool):
-        return build_model(name, num_classes=num_classes, pool=pool, pool_sites=pool_sites,
-                           num_frames=frames or spec["num_frames"],
-                           crop_size=crop or spec["crop_size"])
-    result = compare_train_steps(build, pools, inputs, rounds=rounds, iters=iters, warmup=warmup,
-                                 device=device, seed=seed)
+    result = compare_train_steps(_builder(name, spec, pool_sites, num_classes, frames, crop), pools,
+                                 inputs, rounds=rounds, iters=iters, warmup=warmup, device=device,
+                                 seed=seed)
     return {"model": name, "pool_sites": pool_sites, **result}
 
 
