@@ -124,15 +124,21 @@ def reference_downscale(clip: torch.Tensor, kernel) -> torch.Tensor:
     return out.clamp(0.0, 1.0).float()
 
 
-def score(pool: torch.nn.Module, clip: torch.Tensor, kernel, protocol: str = "upsample",
-          upsample: str = "nearest", scale: float = 1.0) -> tuple:
-    """Mean ``(psnr, ssim)`` of one clip under ``protocol`` (see the module docstring)."""
+def scored_output(pool: torch.nn.Module, clip: torch.Tensor, protocol: str,
+                  upsample: str = "nearest", scale: float = 1.0) -> torch.Tensor:
+    """What ``protocol`` compares of a pool's output: upsampled back to the clip's size
+    (``upsample``) or as pooled (``reference``), clamped to [0, 1]."""
     if protocol == "upsample":
-        return clip_metrics(clip, restore(pool, clip, upsample, scale))
-    if protocol == "reference":
-        return clip_metrics(reference_downscale(clip, kernel),
-                            pooled(pool, clip, scale).clamp(0.0, 1.0))
-    raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+        return restore(pool, clip, upsample, scale)
+    return pooled(pool, clip, scale).clamp(0.0, 1.0)
+
+
+def targets(clips: Sequence[torch.Tensor], protocol: str, kernel) -> List[torch.Tensor]:
+    """What ``protocol`` compares the outputs with: the clips (``upsample``), or their standard
+    downscales (``reference``), computed once for every method."""
+    if protocol == "upsample":
+        return list(clips)
+    return [reference_downscale(c, kernel) for c in clips]
 
 
 def _even(clip: torch.Tensor) -> torch.Tensor:
@@ -151,12 +157,13 @@ def evaluate(clips: Sequence[torch.Tensor], methods: Sequence[str] = DEFAULT_MET
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
         for mode in modes:
+            wanted = targets(clips, protocol, KERNELS[mode])
             for method in methods:
                 row = {"protocol": protocol, "method": method, "mode": mode}
                 try:
                     pool = build_method(method, KERNELS[mode])
-                    scores = [score(pool, c, KERNELS[mode], protocol, upsample, scale)
-                              for c in clips]
+                    scores = [clip_metrics(t, scored_output(pool, c, protocol, upsample, scale))
+                              for c, t in zip(clips, wanted)]
                 except Exception as err:  # one broken method must not hide the others
                     row["error"] = f"{type(err).__name__}: {err}"
                     rows.append(row)
