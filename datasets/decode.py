@@ -15,6 +15,8 @@ import os
 import numpy as np
 import torch
 
+from softpool3d._errors import short_error
+
 
 class VideoDecodeError(RuntimeError):
     """A video that cannot be read; ``.path`` and ``.reason`` say which and why."""
@@ -36,10 +38,10 @@ def _torchcodec():
     try:
         from torchcodec.decoders import VideoDecoder
     except Exception as e:  # not installed, or FFmpeg's libraries missing (fails at load)
-        raise ImportError(f"the torchcodec decoder cannot be used here ({_short(e, 300)}); install "
-                          "it (pip install torchcodec) and FFmpeg's shared libraries (Debian: "
-                          "libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4), or "
-                          "use decoder='decord'") from None
+        raise ImportError(f"the torchcodec decoder cannot be used here ({short_error(e, 300)}); "
+                          "install it (pip install torchcodec) and FFmpeg's shared libraries "
+                          "(Debian: libavcodec59 libavformat59 libavutil57 libswscale6 "
+                          "libswresample4), or use decoder='decord'") from None
     return VideoDecoder
 
 
@@ -79,7 +81,7 @@ def open_video(path, num_threads=1, decoder="decord"):
     except (ImportError, ValueError):
         raise
     except Exception as e:  # both raise RuntimeError (or their own) with FFmpeg's message
-        raise VideoDecodeError(path, f"cannot open as video ({_short(e)})") from None
+        raise VideoDecodeError(path, f"cannot open as video ({short_error(e, 160)})") from None
     if n < 1:
         raise VideoDecodeError(path, "no frames")
     return reader, n
@@ -113,9 +115,10 @@ def get_frames(reader, indices, path="<video>"):
         if "CopyFromTo" in str(e):  # decord2 3.4.0 fails on some frame widths (e.g. 32, 48, 96)
             raise VideoDecodeError(path, "decord cannot copy frames of this width (a decord bug "
                                    "hit by some small widths such as 16, 32, 48, 96, 144 px); "
-                                   f"re-encode the video to another size ({_short(e)})") from None
+                                   "re-encode the video to another size "
+                                   f"({short_error(e, 160)})") from None
         raise VideoDecodeError(path, f"cannot decode frames {_span(unique)} of {len(reader)} "
-                               f"reported (truncated or corrupt? {_short(e)})") from None
+                               f"reported (truncated or corrupt? {short_error(e, 160)})") from None
     if batch.ndim != 4 or batch.shape[0] != len(unique) or batch.shape[-1] != 3 or batch.numel() == 0:
         raise VideoDecodeError(path, f"decoder returned frames of shape {batch.shape} for "
                                f"{len(unique)} requested")
@@ -189,7 +192,7 @@ def _check_sequential_and_seek(path, n):
             digests.append(hash(as_tensor(reader.next()).numpy().tobytes()))
     except Exception as e:
         raise VideoDecodeError(path, f"truncated: only {len(digests)} of the {n} indexed frames "
-                               f"decode ({_short(e)})") from None
+                               f"decode ({short_error(e, 160)})") from None
     keys = [int(k) for k in reader.get_key_indices()]
     del reader
     for i in sorted({min(k + 1, n - 1) for k in keys[1:]} | {n // 2, n - 1}):
@@ -198,11 +201,6 @@ def _check_sequential_and_seek(path, n):
             raise VideoDecodeError(path, f"inexact seeking: frame {i} decodes differently after a "
                                    "seek (keyframes that are not IDR frames?); re-encode it, e.g. "
                                    "with tools/prepare_dataset.py")
-
-
-def _short(e, limit=160):
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text[:limit]}" + ("..." if len(text) > limit else "")
 
 
 def _span(idx):

@@ -10,7 +10,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["CheckpointError", "check_crcs", "load"]
+from ._errors import short_error
+
+__all__ = ["CheckpointError", "check_crcs", "load", "load_weights_only"]
 
 
 class CheckpointError(RuntimeError):
@@ -43,7 +45,7 @@ def check_crcs(path: str, tensors: bool = True) -> None:
                     bad = info.filename
                     break
     except Exception as e:  # BadZipFile, OSError, zlib.error, EOFError ...
-        raise CheckpointError(path, f"truncated or corrupt checkpoint ({_short(e)})") from None
+        raise CheckpointError(path, f"truncated or corrupt checkpoint ({short_error(e)})") from None
     if bad is not None:
         raise CheckpointError(path, f"corrupt checkpoint: the record {bad!r} does not match "
                               "the CRC written with it (the file was damaged after it was "
@@ -62,10 +64,12 @@ def load(path: str, map_location="cpu", mmap: bool = False) -> Any:
         raise FileNotFoundError(f"no such checkpoint: {path}")
     if zipfile.is_zipfile(path):
         check_crcs(path)
-    return _torch_load(path, map_location, mmap)
+    return load_weights_only(path, map_location, mmap)
 
 
-def _torch_load(path: str, map_location, mmap: bool) -> Any:
+def load_weights_only(path: str, map_location="cpu", mmap: bool = False) -> Any:
+    """``torch.load(weights_only=True)`` of ``path`` without the CRC check (for callers that
+    checked them already); CheckpointError naming ``path`` when it holds code or does not load."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
@@ -79,11 +83,6 @@ def _torch_load(path: str, map_location, mmap: bool) -> Any:
                                   f"({detail or 'weights_only load failed'}). Only load "
                                   "checkpoints written by this package or by a source you trust "
                                   "(then extract the weights yourself)", unsafe=True) from None
-        raise CheckpointError(path, f"corrupt checkpoint ({_short(e)})") from None
+        raise CheckpointError(path, f"corrupt checkpoint ({short_error(e)})") from None
     except Exception as e:  # truncated zip, not a checkpoint at all
-        raise CheckpointError(path, f"truncated or corrupt checkpoint ({_short(e)})") from None
-
-
-def _short(e: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text[:limit]}" + ("..." if len(text) > limit else "")
+        raise CheckpointError(path, f"truncated or corrupt checkpoint ({short_error(e)})") from None

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from .._files import atomic_copy, atomic_write
-from ..checkpoint_file import CheckpointError, _short, _torch_load, check_crcs, load
+from .._errors import short_error
+from ..checkpoint_file import CheckpointError, check_crcs, load, load_weights_only
 
 LAST, BEST, PREVIOUS = "last.pth", "best.pth", "previous.pth"
 # the names a run folder's checkpoints go by (``test.checkpoint``): resolved inside the folder only
@@ -96,7 +97,7 @@ def verify(path: str) -> None:
         check_crcs(path)
     except CheckpointError as e:
         raise CheckpointError(path, f"written checkpoint {e.reason}") from None
-    _torch_load(path, "cpu", mmap=True)
+    load_weights_only(path, "cpu", mmap=True)
 
 
 def _intact(path: str) -> bool:
@@ -170,7 +171,7 @@ def read_config(path: str) -> Optional[Dict[str, Any]]:
     if not zipfile.is_zipfile(path):
         return load_training_state(path)["config"]
     check_crcs(path, tensors=False)
-    state = check_training_state(_torch_load(path, "cpu", mmap=True), path)
+    state = check_training_state(load_weights_only(path, "cpu", mmap=True), path)
     config = state["config"]
     del state
     return config
@@ -183,7 +184,7 @@ def load_weights(module: torch.nn.Module, weights: Mapping, path: str) -> None:
         unwrap(module).load_state_dict(weights)
     except RuntimeError as e:
         raise CheckpointError(path, "its weights do not fit the model built from the config "
-                              f"({_short(e, 300)})", corrupt=False) from None
+                              f"({short_error(e, 300)})", corrupt=False) from None
 
 
 def load_latest(out_dir: str, warn: Callable[[str], None] = print
