@@ -10,6 +10,9 @@
 //   d y^D / d x_j = w^D_j (1 + (x_j - y^D) A_j) + Q,  A_j = d dsc_j / d x_j,
 //   Q = (1/n) sum_k w^D_k (x_k - y^D) B_k,  B_k = d dsc_k / d m  (through the window mean).
 // At the kink x m = 0 of |x m| the derivative of |.| is taken as 0 (torch.abs's choice).
+// AdaPool mixes the halves, y = b y^D + (1 - b) y^M with b per output (broadcast: step 0), and
+// the upstream gradient g of y reaches them as g b and g (1 - b); d y / d b = y^D - y^M is the
+// caller's (from the saved halves).
 // Forward: one pass for m and max, one for everything else (dsc <= 1, so exp(dsc - 1) never
 // overflows; the eM exponentials are max-shifted). Backward: a deterministic gather, no atomics.
 #pragma once
@@ -78,12 +81,23 @@ SOFTPOOL_HD DscParts<acc_t> dsc_parts(acc_t x, acc_t m) {
   return r;
 }
 
+// AdaPool's mix of the halves: lerp(em, ed, b) as torch.lerp computes it, and exactly em at b = 0
+// and ed at b = 1 even where ed - em is not finite (the eDSCW pool alone runs with b = 1).
+template <typename acc_t>
+SOFTPOOL_HD acc_t mix(acc_t em, acc_t ed, acc_t b) {
+  const acc_t d = ed - em;
+  const bool small = (b < 0 ? -b : b) < acc_t(0.5);
+  const acc_t y = small ? em + b * d : ed - d * (acc_t(1) - b);
+  return b == acc_t(1) ? ed : (b == acc_t(0) ? em : y);
+}
+
 template <typename scalar_t, typename index_t>
 struct ForwardArgs {
   const scalar_t* x;
   Dims<index_t> in;
-  at::opmath_type<scalar_t>* edscw;
-  at::opmath_type<scalar_t>* em;
+  const at::opmath_type<scalar_t>* b;  // the mix weight of output i at b[i * b_step]
+  index_t b_step;                      // 0 (one weight) or 1 (one per output, memory order)
+  scalar_t* y;
   at::opmath_type<scalar_t>* stats;  // kAdaStats planes of `plane` elements
   int64_t plane;
   Dims<index_t> out;
@@ -92,11 +106,10 @@ struct ForwardArgs {
 
 template <typename scalar_t, typename index_t>
 struct BackwardArgs {
-  const at::opmath_type<scalar_t>* g_edscw;
-  const at::opmath_type<scalar_t>* g_em;
+  const at::opmath_type<scalar_t>* g;  // the gradient of y, in the accumulation type
+  const at::opmath_type<scalar_t>* b;
+  index_t b_step;
   const scalar_t* x;
-  const at::opmath_type<scalar_t>* edscw;
-  const at::opmath_type<scalar_t>* em;
   const at::opmath_type<scalar_t>* stats;
   int64_t plane;
   Dims<index_t> in, out;
@@ -104,7 +117,7 @@ struct BackwardArgs {
   scalar_t* gx;
 };
 
-// Output i (linear, memory order): y^D, y^M and the saved statistics (adapool.h).
+// Output i (linear, memory order): y, and y^D, y^M and the other saved statistics (adapool.h).
 template <bool channels_last, typename scalar_t, typename index_t>
 SOFTPOOL_HD void forward_element(index_t i, const ForwardArgs<scalar_t, index_t>& A) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -143,12 +156,13 @@ SOFTPOOL_HD void forward_element(index_t i, const ForwardArgs<scalar_t, index_t>
   const acc_t r = td / sd;  // (y^D - m) / 2
   const acc_t yd = (mean + r) + r;
   const acc_t ym = mx + tm / sm;
-  A.edscw[i] = yd;
-  A.em[i] = ym;
   A.stats[i] = tie_diff<acc_t>(mx, ym) + body::acc_log(sm);
   A.stats[A.plane + i] = acc_t(1) / sd;
   A.stats[2 * A.plane + i] = mean;
   A.stats[3 * A.plane + i] = (p1 - yd * p2) / (count * sd);
+  A.stats[kAdaEm * A.plane + i] = ym;
+  A.stats[kAdaEdscw * A.plane + i] = yd;
+  A.y[i] = static_cast<scalar_t>(mix(ym, yd, A.b[i * A.b_step]));
 }
 
 // Input i (linear, memory order): the gradient gathered from every window that contains it.
@@ -156,40 +170,44 @@ template <bool channels_last, typename scalar_t, typename index_t>
 SOFTPOOL_HD void backward_element(index_t i, const BackwardArgs<scalar_t, index_t>& A) {
   using acc_t = at::opmath_type<scalar_t>;
   const acc_t a = static_cast<acc_t>(A.x[i]);
+  const acc_t* em = A.stats + kAdaEm * A.plane;
+  const acc_t* edscw = A.stats + kAdaEdscw * A.plane;
   acc_t acc = 0;
   body::containing_windows<channels_last>(i, A.in, A.out, A.win).for_each(A.out, [&](index_t o) {
     const DscParts<acc_t> q = dsc_parts<acc_t>(a, A.stats[2 * A.plane + o]);
     const acc_t wd = body::acc_exp(q.dsc - acc_t(1)) * A.stats[A.plane + o];
-    acc += A.g_edscw[o] * (wd * (acc_t(1) + (a - A.edscw[o]) * q.dx) + A.stats[3 * A.plane + o]);
-    const acc_t diff = shifted<acc_t>(a, A.em[o]);
-    acc += A.g_em[o] * body::acc_exp(diff - A.stats[o]) * (acc_t(1) + diff);
+    const acc_t b = A.b[o * A.b_step];
+    acc += (A.g[o] * b) * (wd * (acc_t(1) + (a - edscw[o]) * q.dx) + A.stats[3 * A.plane + o]);
+    const acc_t diff = shifted<acc_t>(a, em[o]);
+    acc += (A.g[o] * (acc_t(1) - b)) * body::acc_exp(diff - A.stats[o]) * (acc_t(1) + diff);
   });
   A.gx[i] = static_cast<scalar_t>(acc);
 }
 
 // ---- host side: the arguments of a call (tensors in memory_format_of(input)) ----
 
+// `b` has one element or the output's shape and layout (ada_mix_weight).
 template <typename scalar_t, typename index_t>
-ForwardArgs<scalar_t, index_t> forward_args(const at::Tensor& input, const PoolGeometry& g,
-                                            at::Tensor& edscw, at::Tensor& em, at::Tensor& stats) {
+ForwardArgs<scalar_t, index_t> forward_args(const at::Tensor& input, const at::Tensor& b,
+                                            const PoolGeometry& g, at::Tensor& output,
+                                            at::Tensor& stats) {
   using acc_t = at::opmath_type<scalar_t>;
   return {input.const_data_ptr<scalar_t>(), body::dims_of<index_t>(input),
-          edscw.mutable_data_ptr<acc_t>(), em.mutable_data_ptr<acc_t>(),
-          stats.mutable_data_ptr<acc_t>(), edscw.numel(), body::dims_of<index_t>(edscw),
-          body::window_of(g)};
+          b.const_data_ptr<acc_t>(), static_cast<index_t>(b.numel() == 1 ? 0 : 1),
+          output.mutable_data_ptr<scalar_t>(), stats.mutable_data_ptr<acc_t>(), output.numel(),
+          body::dims_of<index_t>(output), body::window_of(g)};
 }
 
+// `grad` in the accumulation type with the output's shape and layout, `b` as forward_args's.
 template <typename scalar_t, typename index_t>
-BackwardArgs<scalar_t, index_t> backward_args(const at::Tensor& grad_edscw,
-                                              const at::Tensor& grad_em, const at::Tensor& input,
-                                              const at::Tensor& edscw, const at::Tensor& em,
-                                              const at::Tensor& stats, const PoolGeometry& g,
-                                              at::Tensor& grad_input) {
+BackwardArgs<scalar_t, index_t> backward_args(const at::Tensor& grad, const at::Tensor& b,
+                                              const at::Tensor& input, const at::Tensor& stats,
+                                              const PoolGeometry& g, at::Tensor& grad_input) {
   using acc_t = at::opmath_type<scalar_t>;
-  return {grad_edscw.const_data_ptr<acc_t>(), grad_em.const_data_ptr<acc_t>(),
-          input.const_data_ptr<scalar_t>(), edscw.const_data_ptr<acc_t>(),
-          em.const_data_ptr<acc_t>(), stats.const_data_ptr<acc_t>(), edscw.numel(),
-          body::dims_of<index_t>(input), body::dims_of<index_t>(edscw), body::window_of(g),
+  return {grad.const_data_ptr<acc_t>(), b.const_data_ptr<acc_t>(),
+          static_cast<index_t>(b.numel() == 1 ? 0 : 1), input.const_data_ptr<scalar_t>(),
+          stats.const_data_ptr<acc_t>(), grad.numel(), body::dims_of<index_t>(input),
+          body::dims_of<index_t>(grad), body::window_of(g),
           grad_input.mutable_data_ptr<scalar_t>()};
 }
 

@@ -21,8 +21,9 @@ outputs. eM is max-shifted; ``dsc <= 1`` bounds the eDSCW exponentials; dsc is e
 ``(x, m) / max(|x|, |m|)``, so no square overflows at any finite magnitude. NaN propagates;
 infinite inputs give NaN or infinite outputs (no limit is defined for them). The backward is a
 deterministic gather (no atomics). ``torch.ops.softpool3d.ada_pool_forward`` computes both halves
-in one pass over each window and saves 4 statistics per output; the beta mix is a few
-element-wise ops on the output.
+in one pass over each window, mixes them with ``b`` (one weight or one per output) and saves 6
+statistics per output (both halves among them); beta's gradient is one element-wise product on
+the output and a sum to beta's shape.
 
 Where the original code (alexandrosstergiou/adaPool, ``pytorch/adaPool/idea.py``,
 ``pytorch/CUDA/adapool_cuda_kernel.cu``) differs from this implementation:
@@ -47,7 +48,7 @@ import torch
 from torch import nn
 
 from . import reference
-from ._ada_frontend import adaptive_ada_function, ada_pool_nd
+from ._ada_frontend import acc_dtype, adaptive_ada_function, ada_pool_nd, from_dual
 from ._frontend import PoolModuleArgs, memory_format_of, pooled_size
 from .ops import HAS_EXTENSION, _warn_once
 
@@ -58,7 +59,8 @@ __all__ = ["ada_pool1d", "ada_pool2d", "ada_pool3d", "edscw_pool1d", "edscw_pool
            "AdaptiveAdaPool1d", "AdaptiveAdaPool2d", "AdaptiveAdaPool3d", "AdaptiveEDSCWPool1d",
            "AdaptiveEDSCWPool2d", "AdaptiveEDSCWPool3d", "has_ada_kernel", "N_STATS"]
 
-N_STATS = 4  # saved statistics per output (csrc/adapool.h: kAdaStats)
+N_STATS = 6  # saved statistics per output (csrc/adapool.h: kAdaStats)
+_EM, _EDSCW = 4, 5  # the planes of the saved halves (kAdaEm, kAdaEdscw)
 
 
 
@@ -80,54 +82,59 @@ def has_ada_kernel(device_type: str) -> bool:
     return _KERNELS.get(device_type, False)
 
 
-def _dual5d(x, kernel, stride, padding, ceil_mode, out_shape):
-    """``(edscw, em)`` of a validated 5D input: the compiled op, else the reference."""
+_reference_backend = from_dual(reference.ada_dual5d)
+
+
+def _pool5d(x, b, kernel, stride, padding, ceil_mode, out_shape):
+    """AdaPool of a validated 5D input (eDSCW for ``b`` None): the compiled op, which mixes in
+    its kernels, else the reference."""
     if not has_ada_kernel(x.device.type):
         _warn_once("ada:" + x.device.type, f"softpool3d: no compiled AdaPool kernel for "
                    f"{x.device.type}; using the slower pure-PyTorch reference.")
-        return reference.ada_dual5d(x, kernel, stride, padding, ceil_mode, out_shape)
-    edscw, em, _ = torch.ops.softpool3d.ada_pool_forward(x, kernel, stride, padding, ceil_mode)
-    return edscw, em
+        return _reference_backend(x, b, kernel, stride, padding, ceil_mode, out_shape)
+    if b is None:  # the kernels' mix is exactly edscw at b = 1
+        b = torch.ones((), dtype=acc_dtype(x.dtype), device=x.device)
+    y, _ = torch.ops.softpool3d.ada_pool_forward(x, b, kernel, stride, padding, ceil_mode)
+    return y
 
 
 if _KERNELS["cpu"] or _KERNELS["cuda"]:
     @torch.library.register_fake("softpool3d::ada_pool_forward")
-    def _forward_fake(input, kernel_size, stride, padding, ceil_mode):
+    def _forward_fake(input, beta, kernel_size, stride, padding, ceil_mode):
         out = [pooled_size(i, k, s, p, ceil_mode) for i, k, s, p in
                zip(input.shape[2:], kernel_size, stride, padding)]
         shape = list(input.shape[:2]) + out
         fmt = memory_format_of(input)
-        acc = torch.float64 if input.dtype == torch.float64 else torch.float32
-        edscw = input.new_empty(shape, dtype=acc).contiguous(memory_format=fmt)
-        em = input.new_empty(shape, dtype=acc).contiguous(memory_format=fmt)
+        y = input.new_empty(shape).contiguous(memory_format=fmt)
         stats = input.new_empty([shape[0] * N_STATS] + shape[1:],
-                                dtype=acc).contiguous(memory_format=fmt)
-        return edscw, em, stats
+                                dtype=acc_dtype(input.dtype)).contiguous(memory_format=fmt)
+        return y, stats
 
     @torch.library.register_fake("softpool3d::ada_pool_backward")
-    def _backward_fake(grad_edscw, grad_em, input, edscw, em, stats, kernel_size, stride,
-                       padding):
+    def _backward_fake(grad_output, input, beta, stats, kernel_size, stride, padding):
         return torch.empty_like(input, memory_format=memory_format_of(input))
 
     def _setup_context(ctx, inputs, output):
-        input, kernel_size, stride, padding, _ceil_mode = inputs
-        edscw, em, stats = output
-        ctx.save_for_backward(input, edscw, em, stats)
+        input, beta, kernel_size, stride, padding, _ceil_mode = inputs
+        _y, stats = output
+        ctx.save_for_backward(input, beta, stats)
         ctx.pool_args = (kernel_size, stride, padding)
         ctx.mark_non_differentiable(stats)
         ctx.set_materialize_grads(False)
 
-    def _backward(ctx, grad_edscw, grad_em, _grad_stats):
-        if grad_edscw is None and grad_em is None:
-            return None, None, None, None, None
-        input, edscw, em, stats = ctx.saved_tensors
-        if grad_edscw is None:  # e.g. eDSCW pooling alone never uses em
-            grad_edscw = torch.zeros_like(edscw)
-        if grad_em is None:
-            grad_em = torch.zeros_like(em)
-        grad_input = torch.ops.softpool3d.ada_pool_backward(grad_edscw, grad_em, input, edscw,
-                                                            em, stats, *ctx.pool_args)
-        return grad_input, None, None, None, None
+    def _backward(ctx, grad, _grad_stats):
+        if grad is None:
+            return None, None, None, None, None, None
+        input, beta, stats = ctx.saved_tensors
+        grad_input = grad_beta = None
+        if ctx.needs_input_grad[0]:
+            grad_input = torch.ops.softpool3d.ada_pool_backward(grad, input, beta, stats,
+                                                                *ctx.pool_args)
+        if ctx.needs_input_grad[1]:  # d y / d b = edscw - em
+            halves = stats.unflatten(0, (N_STATS, -1))
+            grad_beta = (grad.to(stats.dtype) * (halves[_EDSCW] - halves[_EM])).sum_to_size(
+                beta.shape)
+        return grad_input, grad_beta, None, None, None, None
 
     torch.library.register_autograd("softpool3d::ada_pool_forward", _backward,
                                     setup_context=_setup_context)
@@ -159,42 +166,42 @@ def ada_pool3d(input, beta, kernel_size, stride=None, padding=0, ceil_mode=False
     Returns:
         ``(N, C, OD, OH, OW)`` (or unbatched) in the input's dtype.
     """
-    return ada_pool_nd(_dual5d, input, beta, 3, kernel_size, stride, padding, ceil_mode,
+    return ada_pool_nd(_pool5d, input, beta, 3, kernel_size, stride, padding, ceil_mode,
                        "ada_pool3d")
 
 
 def ada_pool2d(input, beta, kernel_size, stride=None, padding=0, ceil_mode=False):
     """2D AdaPool of ``(N, C, H, W)`` or ``(C, H, W)``; arguments as :func:`ada_pool3d`."""
-    return ada_pool_nd(_dual5d, input, beta, 2, kernel_size, stride, padding, ceil_mode,
+    return ada_pool_nd(_pool5d, input, beta, 2, kernel_size, stride, padding, ceil_mode,
                        "ada_pool2d")
 
 
 def ada_pool1d(input, beta, kernel_size, stride=None, padding=0, ceil_mode=False):
     """1D AdaPool of ``(N, C, L)`` or ``(C, L)``; arguments as :func:`ada_pool3d`."""
-    return ada_pool_nd(_dual5d, input, beta, 1, kernel_size, stride, padding, ceil_mode,
+    return ada_pool_nd(_pool5d, input, beta, 1, kernel_size, stride, padding, ceil_mode,
                        "ada_pool1d")
 
 
 def edscw_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False):
     """3D eDSCW pooling ``sum_R softmax(dsc)_i x_i`` (AdaPool with ``beta = 1``)."""
-    return ada_pool_nd(_dual5d, input, None, 3, kernel_size, stride, padding, ceil_mode,
+    return ada_pool_nd(_pool5d, input, None, 3, kernel_size, stride, padding, ceil_mode,
                        "edscw_pool3d", edscw_only=True)
 
 
 def edscw_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False):
     """2D eDSCW pooling; arguments as :func:`edscw_pool3d`."""
-    return ada_pool_nd(_dual5d, input, None, 2, kernel_size, stride, padding, ceil_mode,
+    return ada_pool_nd(_pool5d, input, None, 2, kernel_size, stride, padding, ceil_mode,
                        "edscw_pool2d", edscw_only=True)
 
 
 def edscw_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False):
     """1D eDSCW pooling; arguments as :func:`edscw_pool3d`."""
-    return ada_pool_nd(_dual5d, input, None, 1, kernel_size, stride, padding, ceil_mode,
+    return ada_pool_nd(_pool5d, input, None, 1, kernel_size, stride, padding, ceil_mode,
                        "edscw_pool1d", edscw_only=True)
 
 
 def _adaptive(n: int, name: str, edscw_only: bool):
-    fn = adaptive_ada_function(_dual5d, reference.ada_adaptive_generic, n, name, edscw_only)
+    fn = adaptive_ada_function(_pool5d, reference.ada_adaptive_generic, n, name, edscw_only)
     what = "eDSCW pooling" if edscw_only else "AdaPool"
     beta = "" if edscw_only else "; ``beta`` must broadcast to the output"
     fn.__doc__ = (f"Adaptive {n}D {what} to ``output_size`` (``1``: global){beta}. Sizes that "

@@ -38,13 +38,13 @@ of multiply-accumulates); every other elementary operation (add, compare, exp, d
     softpool3d::soft_pool_forward (compiled     5K + 1: per cell max, subtract, exp, add to the
     SoftPool)                                   denominator, multiply-add to the numerator;
                                                 one final divide
-    softpool3d::ada_pool_forward (AdaPool,      28K + 12: per cell 3 for the mean, max and
+    softpool3d::ada_pool_forward (AdaPool,      28K + 15: per cell 3 for the mean, max and
     both halves)                                min, 10 for the dsc (2 abs, compare, 2
                                                 divides, 5 multiply(-add)s), 5 for d dsc / d m
                                                 (saved for backward), 6 for eDSCW's exp, sum,
                                                 numerator and the two sums of its mean term,
                                                 4 for eM's (as SoftPool); 12 per window to
-                                                finish; the beta mix is 3 aten ops on top
+                                                finish, 3 for the beta mix (a lerp)
     Swish (pytorchvideo's autograd Function)    4, like silu
     ==========================================  ===============================================
 
@@ -186,13 +186,13 @@ def _softpool_handle(inputs, outputs):
 
 
 def adapool_flops(window: int, outputs: int) -> int:
-    """FLOPs of the compiled AdaPool forward (both halves): ``(28 * window + 12)`` per output
-    element (see the module doc)."""
-    return (28 * window + 12) * outputs
+    """FLOPs of the compiled AdaPool forward (both halves and their mix): ``(28 * window + 15)``
+    per output element (see the module doc)."""
+    return (28 * window + 15) * outputs
 
 
 def _adapool_handle(inputs, outputs):
-    return Counter({"adapool": adapool_flops(_window(inputs[1], 3), _numel(outputs[0]))})
+    return Counter({"adapool": adapool_flops(_window(inputs[2], 3), _numel(outputs[0]))})
 
 
 def _batchnorm_as_training(inputs, outputs):

@@ -134,17 +134,23 @@ def measure_peak_memory(fn: Callable[[], Any], device: torch.device) -> int:
     raise ValueError(f"memory measurement is not supported on {device.type}")
 
 
-def times_ms(fn: Callable[[], Any], device: torch.device, warmup: int, iters: int) -> List[float]:
-    """Wall times (ms) of ``iters`` calls of ``fn`` after ``warmup`` calls, synchronising CUDA."""
+def times_ms(fn: Callable[[], Any], device: torch.device, warmup: int, iters: int,
+             cpu_time: bool = False) -> List[float]:
+    """Wall times (ms) of ``iters`` calls of ``fn`` after ``warmup`` calls, synchronising CUDA;
+    with ``cpu_time`` (CPU only) the calling thread's CPU time instead (user + system: the work
+    of one-thread runs, little disturbed by other processes on a shared machine)."""
+    if cpu_time and device.type != "cpu":
+        raise ValueError(f"cpu_time measures CPU work, not {device.type}")
+    clock = time.thread_time if cpu_time else time.perf_counter
     for _ in range(warmup):
         fn()
     _sync(device)
     times = []
     for _ in range(max(1, iters)):
-        start = time.perf_counter()
+        start = clock()
         fn()
         _sync(device)
-        times.append((time.perf_counter() - start) * 1e3)
+        times.append((clock() - start) * 1e3)
     return times
 
 

@@ -105,7 +105,7 @@ adaptive_soft_pool3d = _public_adaptive(3, "adaptive_soft_pool3d")
 # the derivative is unchanged) and never overflows; |.|'s derivative at 0 is torch.abs's, 0.
 # Gradients, through the weights, the dsc and the window mean, come from autograd.
 
-from ._ada_frontend import adaptive_ada_function, ada_pool_nd  # noqa: E402
+from ._ada_frontend import adaptive_ada_function, ada_pool_nd, from_dual  # noqa: E402
 
 
 def _dsc(values: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
@@ -152,14 +152,17 @@ def ada_adaptive_generic(x: torch.Tensor, windows):
     return torch.stack(planes_d, -3), torch.stack(planes_m, -3)
 
 
+_ada_backend = from_dual(ada_dual5d)
+
+
 def _public_ada(n: int, name: str, edscw_only: bool):
     if edscw_only:
         def fn(input, kernel_size, stride=None, padding=0, ceil_mode=False):
-            return ada_pool_nd(ada_dual5d, input, None, n, kernel_size, stride, padding,
+            return ada_pool_nd(_ada_backend, input, None, n, kernel_size, stride, padding,
                                ceil_mode, name, edscw_only=True)
     else:
         def fn(input, beta, kernel_size, stride=None, padding=0, ceil_mode=False):
-            return ada_pool_nd(ada_dual5d, input, beta, n, kernel_size, stride, padding,
+            return ada_pool_nd(_ada_backend, input, beta, n, kernel_size, stride, padding,
                                ceil_mode, name)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Reference {n}D {'eDSCW pooling' if edscw_only else 'AdaPool'}; same " \
@@ -168,7 +171,7 @@ def _public_ada(n: int, name: str, edscw_only: bool):
 
 
 def _public_adaptive_ada(n: int, name: str, edscw_only: bool):
-    fn = adaptive_ada_function(ada_dual5d, ada_adaptive_generic, n, name, edscw_only)
+    fn = adaptive_ada_function(_ada_backend, ada_adaptive_generic, n, name, edscw_only)
     fn.__doc__ = f"Reference adaptive {n}D {'eDSCW pooling' if edscw_only else 'AdaPool'}."
     return fn
 

@@ -260,17 +260,38 @@ def test_bad_input_is_a_clear_error(call, error, match):
 
 
 @needs_kernel
-def test_backward_checks_its_saved_tensors():
+def test_op_checks_its_arguments():
     x = torch.randn(2, 3, 4, 5, 5)
     args = ([2, 2, 2], [2, 2, 2], [0, 0, 0])
-    yd, ym, st = ops.ada_pool_forward(x, *args, False)
-    assert yd.dtype == torch.float32 and st.shape == (8, 3, 2, 2, 2)
-    g = torch.ones_like(yd)
-    with pytest.raises(RuntimeError, match="must be"):
-        ops.ada_pool_backward(g.double(), g, x, yd, ym, st, *args)
+    b = torch.tensor(0.5)
+    y, st = ops.ada_pool_forward(x, b, *args, False)
+    assert y.dtype == torch.float32 and st.shape == (12, 3, 2, 2, 2)
+    with pytest.raises(RuntimeError, match="beta must be Float"):
+        ops.ada_pool_forward(x, b.double(), *args, False)
+    with pytest.raises(RuntimeError, match="does not broadcast"):
+        ops.ada_pool_forward(x, torch.rand(3, 3), *args, False)
+    g = torch.ones_like(y)
+    with pytest.raises(RuntimeError, match="stats must be"):
+        ops.ada_pool_backward(g, x, b, st.double(), *args)
     with pytest.raises(RuntimeError, match="do not match"):
-        ops.ada_pool_backward(g, g, x, yd, ym, st[:4], *args)
-    assert ops.ada_pool_backward(g, g, x, yd, ym, st, *args).shape == x.shape
+        ops.ada_pool_backward(g, x, b, st[:4], *args)
+    assert ops.ada_pool_backward(g, x, b, st, *args).shape == x.shape
+
+
+@needs_kernel
+@pytest.mark.parametrize("per_output", [False, True], ids=["one_beta", "beta_per_output"])
+def test_op_mixes_with_one_weight_or_one_per_output(per_output):
+    """The op's output is lerp(em, edscw, b) of its saved halves; b = 0 and 1 give the halves."""
+    x = torch.randn(2, 9, 4, 7, 7, dtype=torch.float64)
+    args = ([3, 3, 3], [2, 2, 2], [1, 1, 1], True)
+    b = torch.tensor(0.3, dtype=torch.float64)
+    if per_output:
+        b = torch.rand(ops.ada_pool_forward(x, b, *args)[0].shape, dtype=torch.float64)
+    y, st = ops.ada_pool_forward(x, b, *args)
+    em, edscw = st.unflatten(0, (adapool.N_STATS, -1))[4:6]
+    torch.testing.assert_close(y, torch.lerp(em, edscw, b), rtol=0, atol=1e-15)
+    assert torch.equal(ops.ada_pool_forward(x, b * 0, *args)[0], em)
+    assert torch.equal(ops.ada_pool_forward(x, b * 0 + 1, *args)[0], edscw)
 
 
 @needs_kernel
@@ -278,12 +299,15 @@ def test_backward_checks_its_saved_tensors():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_opcheck(dtype, channels_last):
     x = opcheck_input(dtype, channels_last)
-    args = (x, [3, 3, 3], [2, 2, 2], [1, 1, 1], True)
-    torch.library.opcheck(ops.ada_pool_forward.default, args)
-    yd, ym, st = ops.ada_pool_forward(*args)
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    for beta in (torch.tensor(0.3, dtype=acc, requires_grad=True),
+                 torch.rand(x.shape[1], 1, 1, 1, dtype=acc, requires_grad=True)):
+        args = (x, beta, [3, 3, 3], [2, 2, 2], [1, 1, 1], True)
+        torch.library.opcheck(ops.ada_pool_forward.default, args)
+    y, st = ops.ada_pool_forward(*args)
     torch.library.opcheck(ops.ada_pool_backward.default,
-                          (torch.randn_like(yd), torch.randn_like(ym), x.detach(), yd.detach(),
-                           ym.detach(), st, [3, 3, 3], [2, 2, 2], [1, 1, 1]))
+                          (torch.randn_like(y), x.detach(), beta.detach(), st, [3, 3, 3],
+                           [2, 2, 2], [1, 1, 1]))
 
 
 @needs_kernel

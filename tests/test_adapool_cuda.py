@@ -51,7 +51,8 @@ def test_cuda_deterministic_gradcheck_opcheck_compile():
     xs = x.detach()[:1, :2, :3, :5, :5].clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda t, b: softpool3d.ada_pool3d(t, b, 3, 2, 1, True),
                                     (xs, beta))
-    args = (x.detach().float(), [3, 3, 3], [2, 2, 2], [1, 1, 1], True)
+    args = (x.detach().float(), torch.tensor(0.3, device="cuda", requires_grad=True),
+            [3, 3, 3], [2, 2, 2], [1, 1, 1], True)
     torch.library.opcheck(torch.ops.softpool3d.ada_pool_forward.default, args)
     f = torch.compile(lambda t: softpool3d.ada_pool3d(t, 0.5, 2).sum(), fullgraph=True)
     assert torch.allclose(f(x.detach().float()), softpool3d.ada_pool3d(x.detach().float(), 0.5, 2).sum())

@@ -33,18 +33,20 @@ def triple(v, default=None):
     return [v] * 3 if isinstance(v, int) else list(v)
 
 
-def reference_run(x, k, s, p, ceil, gen):
-    """Float64 reference halves (edscw, em), random upstream gradients for each and the
+def reference_run(x, k, s, p, ceil, gen, per_output):
+    """Float64 reference halves (edscw, em), a mix weight b in [0, 1] (one, or one per output
+    where ``per_output``), the mixed output, a random upstream gradient g of it and the
     reference input gradient."""
     xr = x.detach().double().requires_grad_()
     kk, ss, pp = triple(k), triple(s, k), triple(p)
     out = [softpool3d._frontend.pooled_size(i, a, b, c, ceil)
            for i, a, b, c in zip(x.shape[2:], kk, ss, pp)]
     yd, ym = reference.ada_dual5d(xr, kk, ss, pp, ceil, out)
-    gd = torch.randn(yd.shape, dtype=torch.float64, generator=gen)
-    gm = torch.randn(yd.shape, dtype=torch.float64, generator=gen)
-    (gx,) = torch.autograd.grad((yd * gd).sum() + (ym * gm).sum(), xr)
-    return yd.detach(), ym.detach(), gd, gm, gx
+    b = torch.rand(yd.shape if per_output else (), dtype=torch.float64, generator=gen)
+    g = torch.randn(yd.shape, dtype=torch.float64, generator=gen)
+    y = b * yd + (1 - b) * ym
+    (gx,) = torch.autograd.grad((y * g).sum(), xr)
+    return yd.detach(), ym.detach(), y.detach(), b, g, gx
 
 
 def fmt_of(x):
@@ -58,26 +60,28 @@ def launch(numel, kind):
         else (2, 3)
 
 
-def kernel_run(x, k, s, p, ceil, gd, gm, runner):
-    """(edscw, em, grad_input) of the compiled op (runner None) or the device bodies
-    (runner = (bits, kind))."""
+def kernel_run(x, k, s, p, ceil, b, g, runner):
+    """(edscw, em, y, grad_input) of the compiled op (runner None) or the device bodies
+    (runner = (bits, kind)) for mix weight b and upstream gradient g; the halves are the saved
+    statistics' planes."""
     kk, ss, pp = triple(k), triple(s, k), triple(p)
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    b = b.to(acc)
     if runner is None:
-        yd, ym, st = ops.ada_pool_forward(x, kk, ss, pp, ceil)
+        y, st = ops.ada_pool_forward(x, b, kk, ss, pp, ceil)
     else:
         require()
         bits, kind = runner
-        yd, ym, st = test_ops.ada_device_body_forward(x, kk, ss, pp, ceil, bits,
-                                                      *launch(x.numel(), kind))
-    gd = gd.to(acc).contiguous(memory_format=fmt_of(x))
-    gm = gm.to(acc).contiguous(memory_format=fmt_of(x))
+        y, st = test_ops.ada_device_body_forward(x, b, kk, ss, pp, ceil, bits,
+                                                 *launch(x.numel(), kind))
+    g = g.to(acc).contiguous(memory_format=fmt_of(x))
     if runner is None:
-        gx = ops.ada_pool_backward(gd, gm, x, yd, ym, st, kk, ss, pp)
+        gx = ops.ada_pool_backward(g, x, b, st, kk, ss, pp)
     else:
-        gx = test_ops.ada_device_body_backward(gd, gm, x, yd, ym, st, kk, ss, pp, bits,
+        gx = test_ops.ada_device_body_backward(g, x, b, st, kk, ss, pp, bits,
                                                *launch(x.numel(), kind))
-    return yd, ym, gx
+    halves = st.unflatten(0, (adapool.N_STATS, -1))
+    return halves[5], halves[4], y, gx
 
 
 # float32 gradients: d dsc / d m grows as 1 / max(|x|, |m|), so windows whose mean is near 0 are
@@ -93,10 +97,11 @@ def mismatches(cases, channels_last, dtype, runner_for, seed=0):
         x = torch.randn(shape, dtype=torch.float64, generator=gen).to(dtype)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        yd_r, ym_r, gd, gm, gx_r = reference_run(x, k, s, p, ceil, gen)
-        yd, ym, gx = kernel_run(x, k, s, p, ceil, gd, gm, runner_for(i))
+        yd_r, ym_r, y_r, b, g, gx_r = reference_run(x, k, s, p, ceil, gen, per_output=i % 2 == 1)
+        yd, ym, y, gx = kernel_run(x, k, s, p, ceil, b, g, runner_for(i))
         if yd.shape != yd_r.shape or not (close(yd.double(), yd_r, tol) and
                                           close(ym.double(), ym_r, tol) and
+                                          close(y.double(), y_r, tol) and
                                           close(gx.double(), gx_r, GRAD_TOL[dtype])):
             bad.append((shape, k, s, p, ceil))
     return bad
@@ -143,19 +148,20 @@ def test_device_bodies_shared_cases_every_dtype(channels_last, dtype):
         x = torch.randn(shape, generator=gen).to(dtype)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        yd_r, ym_r, gd, gm, gx_r = reference_run(x, k, s, p, ceil, gen)
-        yd, ym, gx = kernel_run(x, k, s, p, ceil, gd, gm, (32 if j % 2 else 64, "kernel"))
-        assert gx.dtype == dtype and yd.dtype == (torch.float64 if dtype == torch.float64
-                                                  else torch.float32)
+        yd_r, ym_r, y_r, b, g, gx_r = reference_run(x, k, s, p, ceil, gen, per_output=j % 3 == 0)
+        yd, ym, y, gx = kernel_run(x, k, s, p, ceil, b, g, (32 if j % 2 else 64, "kernel"))
+        assert gx.dtype == y.dtype == dtype and yd.dtype == (torch.float64 if dtype == torch.float64
+                                                             else torch.float32)
         assert_close_to(yd, yd_r, dtype)
         assert_close_to(ym, ym_r, dtype)
+        assert_close_to(y, y_r, dtype)
         assert_close_to(gx, gx_r, dtype)
         # the compiled CPU kernel: the same bodies (few channels and columns: identical bits)
         # or its lane loops
-        yk, ymk, gxk = kernel_run(x, k, s, p, ceil, gd, gm, None)
+        ydk, ymk, yk, gxk = kernel_run(x, k, s, p, ceil, b, g, None)
         if shape[1] < 8 and (channels_last or shape[-1] < 8):
-            assert torch.equal(yk, yd) and torch.equal(ymk, ym) and torch.equal(gxk, gx)
-        assert_close_to(yk, yd_r, dtype)
+            assert all(torch.equal(a, c) for a, c in ((ydk, yd), (ymk, ym), (yk, y), (gxk, gx)))
+        assert_close_to(yk, y_r, dtype)
         assert_close_to(gxk, gx_r, dtype)
 
 
@@ -163,9 +169,10 @@ def test_device_bodies_extreme_magnitudes():
     gen = torch.Generator().manual_seed(0)
     for dtype, magnitude in [(torch.float32, 1e30), (torch.float32, 3e37), (torch.float64, 1e300)]:
         x = ((torch.rand(2, 3, 4, 6, 6, generator=gen) * 2 - 1).double() * magnitude).to(dtype)
-        yd_r, ym_r, gd, gm, gx_r = reference_run(x, 3, 2, 1, True, gen)
+        yd_r, ym_r, y_r, b, g, gx_r = reference_run(x, 3, 2, 1, True, gen, per_output=True)
         for bits in (32, 64):
-            yd, ym, gx = kernel_run(x, 3, 2, 1, True, gd, gm, (bits, "kernel"))
-            assert torch.isfinite(yd).all() and torch.isfinite(gx).all()
+            yd, ym, y, gx = kernel_run(x, 3, 2, 1, True, b, g, (bits, "kernel"))
+            assert torch.isfinite(y).all() and torch.isfinite(gx).all()
+            assert_close_to(y, y_r, dtype)
             assert_close_to(yd, yd_r, dtype)
             assert_close_to(ym, ym_r, dtype)

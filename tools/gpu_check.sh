@@ -34,7 +34,8 @@ fi
 
 step build env TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} MAX_JOBS=${MAX_JOBS:-16} \
   $PY setup.py build_ext --inplace
-step tests $PY -m pytest -q -p no:cacheprovider tests/test_ops_cuda.py tests/test_ops.py
+step tests $PY -m pytest -q -p no:cacheprovider tests/test_ops_cuda.py tests/test_ops.py \
+  tests/test_adapool_cuda.py tests/test_adapool.py
 step bench_pool $PY tools/bench_pool.py --device $DEV --shape $SHAPE --iters 5 --json "$OUT/bench_pool.json"
 for model in x3d_m slowfast_r50; do
   for pool in max soft; do

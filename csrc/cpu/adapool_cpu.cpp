@@ -17,7 +17,10 @@
 //     input, e.g. under a global pool, is computed in that layout and copied back); a task is one
 //     output (forward) or input (backward, a gather over the windows containing it) position;
 //   otherwise (few channels and columns): the per-element bodies in a parallel loop.
-// Window passes keep their sums in registers over the cells (lanes in blocks of kBlock).
+// Window passes keep their sums in registers over the cells (lanes in blocks of kBlock). Each
+// forward task writes its outputs' halves into the saved statistics and their mix y (mix_store);
+// the backward reads the output's gradient and the mix weight (one, or one per output: the
+// kPerOutput form of grad_impl) and splits the gradient between the halves itself.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -305,15 +308,17 @@ inline void scale_p(const acc_t* __restrict mean, acc_t* __restrict p1, acc_t* _
   }
 }
 
-// The gradient reaching input lanes x[j] from one window each, added to out[j]. Fast form where
-// `fast` (every |x| and |m| in range), else the generic one (dsc_parts).
-template <typename acc_t>
+// The gradient reaching input lanes x[j] from one window each, added to out[j]: the window's
+// upstream gradient g[j] reaches eDSCW as g b and eM as g (1 - b), b = b[j] where kPerOutput,
+// else b[0]. Fast form where `fast` (every |x| and |m| in range), else the generic one (dsc_parts).
+template <typename acc_t, bool kPerOutput>
 ADA_LANES void grad_impl(bool fast, const acc_t* __restrict x,
-                                 const acc_t* __restrict gd, const acc_t* __restrict gm,
+                                 const acc_t* __restrict g, const acc_t* __restrict b,
                                  const acc_t* __restrict yd, const acc_t* __restrict ym,
                                  const acc_t* __restrict st0, const acc_t* __restrict st1,
                                  const acc_t* __restrict st2, const acc_t* __restrict st3,
                                  acc_t* __restrict out, int64_t n) {
+  const acc_t b0 = b[0];
   if (fast) {
     constexpr acc_t tiny = kFastLo<acc_t> * kFastLo<acc_t>;  // d for x = m = 0 (terms are 0)
 #pragma omp simd
@@ -331,8 +336,9 @@ ADA_LANES void grad_impl(bool fast, const acc_t* __restrict x,
       const acc_t dx = (am2 * c) * sx;
       const acc_t diff = a - ym[j];  // finite (a window mean in range has no infinity)
       const acc_t wm = cpu::exp_vec(diff - st0[j]);
-      const acc_t v = gd[j] * (wd * (acc_t(1) + (a - yd[j]) * dx) + st3[j]) +
-                      gm[j] * wm * (acc_t(1) + diff);
+      const acc_t bj = kPerOutput ? b[j] : b0;
+      const acc_t v = (g[j] * bj) * (wd * (acc_t(1) + (a - yd[j]) * dx) + st3[j]) +
+                      (g[j] * (acc_t(1) - bj)) * wm * (acc_t(1) + diff);
       out[j] += v;
     }
   } else {
@@ -343,8 +349,9 @@ ADA_LANES void grad_impl(bool fast, const acc_t* __restrict x,
       const acc_t wd = cpu::exp_vec(q.dsc - acc_t(1)) * st1[j];
       const acc_t diff = shifted<acc_t>(a, ym[j]);
       const acc_t wm = cpu::exp_vec(diff - st0[j]);
-      const acc_t v = gd[j] * (wd * (acc_t(1) + (a - yd[j]) * q.dx) + st3[j]) +
-                      gm[j] * wm * (acc_t(1) + diff);
+      const acc_t bj = kPerOutput ? b[j] : b0;
+      const acc_t v = (g[j] * bj) * (wd * (acc_t(1) + (a - yd[j]) * q.dx) + st3[j]) +
+                      (g[j] * (acc_t(1) - bj)) * wm * (acc_t(1) + diff);
       out[j] += v;
     }
   }
@@ -372,10 +379,31 @@ SOFTPOOL_CLONES void stats2_fast_f(const float* const* v, int64_t cells, const f
                                    float* p1, float* p2, float* sm, float* tm, int64_t n) {
   stats2(v, cells, FastForm<float>{am, am2, m2, zm}, half_mean, mx, sd, td, p1, p2, sm, tm, n);
 }
-SOFTPOOL_CLONES void grad_f(bool fast, const float* x, const float* gd, const float* gm,
-                            const float* yd, const float* ym, const float* st0, const float* st1,
-                            const float* st2, const float* st3, float* out, int64_t n) {
-  grad_impl(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, n);
+SOFTPOOL_CLONES void grad_f(bool fast, bool per_output, const float* x, const float* g,
+                            const float* b, const float* yd, const float* ym, const float* st0,
+                            const float* st1, const float* st2, const float* st3, float* out,
+                            int64_t n) {
+  if (per_output) grad_impl<float, true>(fast, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
+  else grad_impl<float, false>(fast, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
+}
+
+// y[l] = ada::mix(em[l], ed[l], b[l * b_step]) for n lanes, b_step 0 or 1.
+template <typename acc_t>
+ADA_LANES void mix_impl(const acc_t* __restrict em, const acc_t* __restrict ed,
+                        const acc_t* __restrict b, int64_t b_step, int64_t n,
+                        acc_t* __restrict y) {
+  if (b_step == 0) {
+    const acc_t w = b[0];
+#pragma omp simd
+    for (int64_t l = 0; l < n; ++l) y[l] = ada::mix(em[l], ed[l], w);
+  } else {
+#pragma omp simd
+    for (int64_t l = 0; l < n; ++l) y[l] = ada::mix(em[l], ed[l], b[l]);
+  }
+}
+SOFTPOOL_CLONES void mix_f(const float* em, const float* ed, const float* b, int64_t b_step,
+                           int64_t n, float* y) {
+  mix_impl(em, ed, b, b_step, n, y);
 }
 
 SOFTPOOL_CLONES bool in_fast_range_f(const float* v, int64_t n) { return in_fast_range_impl(v, n); }
@@ -405,31 +433,35 @@ inline void stats2_fast_any(const acc_t* const* v, int64_t cells, const acc_t* a
     stats2(v, cells, FastForm<acc_t>{am, am2, m2, zm}, half_mean, mx, sd, td, p1, p2, sm, tm, n);
 }
 template <typename acc_t>
-inline void grad_any(bool fast, const acc_t* x, const acc_t* gd, const acc_t* gm, const acc_t* yd,
-                     const acc_t* ym, const acc_t* st0, const acc_t* st1, const acc_t* st2,
-                     const acc_t* st3, acc_t* out, int64_t n) {
-  if constexpr (std::is_same_v<acc_t, float>) grad_f(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, n);
-  else grad_impl(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, n);
+inline void grad_any(bool fast, bool per_output, const acc_t* x, const acc_t* g, const acc_t* b,
+                     const acc_t* yd, const acc_t* ym, const acc_t* st0, const acc_t* st1,
+                     const acc_t* st2, const acc_t* st3, acc_t* out, int64_t n) {
+  if constexpr (std::is_same_v<acc_t, float>)
+    grad_f(fast, per_output, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
+  else if (per_output) grad_impl<acc_t, true>(fast, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
+  else grad_impl<acc_t, false>(fast, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
 }
 
 // out[j] += the gradient of lanes j < n (grad_impl): full vectors of 16 lanes in place, the
 // rest by recomputing the last 16 lanes into a buffer (windows are independent, so the lanes
 // computed twice give the same values) and adding those not yet added. Rows of a few dozen
 // columns thus need no scalar remainder, which would cost as much as the vectors.
+// b: the lanes' mix weights (b_step 1) or their one weight (b_step 0).
 template <typename acc_t>
-inline void grad_lanes(bool fast, const acc_t* x, const acc_t* gd, const acc_t* gm,
+inline void grad_lanes(bool fast, const acc_t* x, const acc_t* g, const acc_t* b, int64_t b_step,
                        const acc_t* yd, const acc_t* ym, const acc_t* st0, const acc_t* st1,
                        const acc_t* st2, const acc_t* st3, acc_t* out, int64_t n) {
   constexpr int64_t V = 16;
+  const bool per_output = b_step != 0;
   if (n < V || n % V == 0) {
-    grad_any(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, n);
+    grad_any(fast, per_output, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
     return;
   }
   const int64_t full = n / V * V, t = n - V;
-  grad_any(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, full);
+  grad_any(fast, per_output, x, g, b, yd, ym, st0, st1, st2, st3, out, full);
   acc_t tail[V] = {};
-  grad_any(fast, x + t, gd + t, gm + t, yd + t, ym + t, st0 + t, st1 + t, st2 + t, st3 + t, tail,
-           V);
+  grad_any(fast, per_output, x + t, g + t, b + t * b_step, yd + t, ym + t, st0 + t, st1 + t,
+           st2 + t, st3 + t, tail, V);
   for (int64_t j = full; j < n; ++j) out[j] += tail[j - t];
 }
 
@@ -488,6 +520,27 @@ inline void store_as(const acc_t* v, int64_t n, scalar_t* out) {
     for (int64_t l = 0; l < n; ++l) out[l] = static_cast<scalar_t>(v[l]);
 }
 
+// y[l] = ada::mix(em[l], ed[l], b[l * b_step]) rounded once to scalar_t, for n lanes.
+template <typename acc_t, typename scalar_t>
+inline void mix_store(const acc_t* em, const acc_t* ed, const acc_t* b, int64_t b_step, int64_t n,
+                      scalar_t* y) {
+  auto mix_any = [](const acc_t* em_, const acc_t* ed_, const acc_t* b_, int64_t step, int64_t m,
+                    acc_t* out) {
+    if constexpr (std::is_same_v<acc_t, float>) mix_f(em_, ed_, b_, step, m, out);
+    else mix_impl(em_, ed_, b_, step, m, out);
+  };
+  if constexpr (std::is_same_v<acc_t, scalar_t>) {
+    mix_any(em, ed, b, b_step, n, y);
+  } else {
+    acc_t buf[kChunk];
+    for (int64_t l0 = 0; l0 < n; l0 += kChunk) {
+      const int64_t m = std::min(kChunk, n - l0);
+      mix_any(em + l0, ed + l0, b + l0 * b_step, b_step, m, buf);
+      store_as(buf, m, y + l0);
+    }
+  }
+}
+
 // n lanes of p as acc_t: the memory itself when it already is acc_t, else converted into buf.
 template <typename acc_t, typename scalar_t>
 inline const acc_t* as_acc(const scalar_t* p, int64_t n, acc_t* buf) {
@@ -510,9 +563,10 @@ inline void clamp_window(int64_t o, int64_t k, int64_t s, int64_t p, int64_t siz
 
 // ---- channels_last_3d kernels (offsets of dense channels_last tensors) ----
 
+// b: per output (b_step 1, the outputs' layout) or one weight (b_step 0).
 template <typename scalar_t>
-void forward_lanes(const scalar_t* x, const PoolGeometry& g, int64_t N, int64_t C,
-                   at::opmath_type<scalar_t>* yd, at::opmath_type<scalar_t>* ym,
+void forward_lanes(const scalar_t* x, const at::opmath_type<scalar_t>* b, int64_t b_step,
+                   const PoolGeometry& g, int64_t N, int64_t C, scalar_t* y,
                    at::opmath_type<scalar_t>* st) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
@@ -586,22 +640,27 @@ void forward_lanes(const scalar_t* x, const PoolGeometry& g, int64_t N, int64_t 
           });
         }
         const int64_t o = pos * C + c0;
-        finish_any(mean, mx, sd, td, p1, p2, sm, tm, count, yd + o, ym + o, st + o,
-                   st + plane + o, st + 2 * plane + o, st + 3 * plane + o, L);
+        acc_t* ym = st + kAdaEm * plane + o;
+        acc_t* yd = st + kAdaEdscw * plane + o;
+        finish_any(mean, mx, sd, td, p1, p2, sm, tm, count, yd, ym, st + o, st + plane + o,
+                   st + 2 * plane + o, st + 3 * plane + o, L);
+        mix_store(ym, yd, b + o * b_step, b_step, L, y + o);
       }
     }
   });
 }
 
+// gy: the output's gradient; b as forward_lanes's.
 template <typename scalar_t>
-void backward_lanes(const at::opmath_type<scalar_t>* gd, const at::opmath_type<scalar_t>* gm,
-                    const scalar_t* x, const at::opmath_type<scalar_t>* yd,
-                    const at::opmath_type<scalar_t>* ym, const at::opmath_type<scalar_t>* st,
+void backward_lanes(const at::opmath_type<scalar_t>* gy, const at::opmath_type<scalar_t>* b,
+                    int64_t b_step, const scalar_t* x, const at::opmath_type<scalar_t>* st,
                     const PoolGeometry& g, int64_t N, int64_t C, scalar_t* gx) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
   const int64_t positions = N * D * H * W, plane = N * OD * OH * OW * C;
+  const acc_t* ym = st + kAdaEm * plane;
+  const acc_t* yd = st + kAdaEdscw * plane;
   int64_t visits = 1;
   for (int d = 0; d < 3; ++d) visits *= (g.kernel[d] + g.stride[d] - 1) / g.stride[d];
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, visits * C));
@@ -648,8 +707,8 @@ void backward_lanes(const at::opmath_type<scalar_t>* gd, const at::opmath_type<s
               } else if (fast) {
                 fast = in_fast_range(m, L);
               }
-              grad_lanes(fast, xv, gd + o, gm + o, yd + o, ym + o, st + o, st + plane + o, m,
-                         st + 3 * plane + o, acc, L);
+              grad_lanes(fast, xv, gy + o, b + o * b_step, b_step, yd + o, ym + o, st + o,
+                         st + plane + o, m, st + 3 * plane + o, acc, L);
             }
         scalar_t* out = gx + pos * C + c0;
         store_as(acc, L, out);
@@ -749,7 +808,9 @@ void forward_rows(const ada::ForwardArgs<scalar_t, int64_t>& args, const PoolGeo
   const int64_t oh_lo = std::min<int64_t>(OH, (ph + sh - 1) / sh);
   const int64_t oh_hi =
       std::max(oh_lo, H - kh + ph >= 0 ? std::min<int64_t>(OH, (H - kh + ph) / sh + 1) : 0);
-  const int64_t rows = planes * OD * OH, plane = args.plane;
+  const int64_t rows = planes * OD * OH, plane = args.plane, b_step = args.b_step;
+  acc_t* ym = args.stats + kAdaEm * plane;
+  acc_t* yd = args.stats + kAdaEdscw * plane;
   const int64_t cells = g.kernel[0] * kh * kw;
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, cells * OW));
   // lanes of a pass: up to kChunk, fewer for large windows (the cell copies stay ~1 MiB)
@@ -816,18 +877,20 @@ void forward_rows(const ada::ForwardArgs<scalar_t, int64_t>& args, const PoolGeo
             }
             if (R == 1) {
               const int64_t o = (row + rb) * OW + l0;
-              finish_any(mean, mx, sd, td, p1, p2, sm, tm, count, args.edscw + o, args.em + o,
-                         args.stats + o, args.stats + plane + o, args.stats + 2 * plane + o,
+              finish_any(mean, mx, sd, td, p1, p2, sm, tm, count, yd + o, ym + o, args.stats + o,
+                         args.stats + plane + o, args.stats + 2 * plane + o,
                          args.stats + 3 * plane + o, L);
+              mix_store(ym + o, yd + o, args.b + o * b_step, b_step, L, args.y + o);
               continue;
             }
             finish_any(mean, mx, sd, td, p1, p2, sm, tm, count, out[0], out[1], out[2], out[3],
                        out[4], out[5], Lp);
-            acc_t* dst[6] = {args.edscw, args.em, args.stats, args.stats + plane,
-                             args.stats + 2 * plane, args.stats + 3 * plane};
+            acc_t* dst[6] = {yd, ym, args.stats, args.stats + plane, args.stats + 2 * plane,
+                             args.stats + 3 * plane};
             for (int64_t r = 0; r < R; ++r) {
               const int64_t o = (row + rb + r) * OW + l0;
               for (int a = 0; a < 6; ++a) std::copy(out[a] + r * n, out[a] + (r + 1) * n, dst[a] + o);
+              mix_store(ym + o, yd + o, args.b + o * b_step, b_step, n, args.y + o);
             }
           }
         }
@@ -914,6 +977,9 @@ void backward_rows(const ada::BackwardArgs<scalar_t, int64_t>& args, const PoolG
   for (int d = 0; d < 3; ++d) visits *= (g.kernel[d] + g.stride[d] - 1) / g.stride[d];
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, visits * W));
   const acc_t* st = args.stats;
+  const acc_t* ym = st + kAdaEm * plane;
+  const acc_t* yd = st + kAdaEdscw * plane;
+  const int64_t b_step = args.b_step;
   // Whether each output row's window means are all in the fast range: computed by the first task
   // that needs it (tasks may race to store the same value).
   const int64_t out_rows = planes * OD * OH, PW = (W + sw - 1) / sw;
@@ -953,8 +1019,8 @@ void backward_rows(const ada::BackwardArgs<scalar_t, int64_t>& args, const PoolG
             if (last < first) continue;
             const int64_t iw0 = first * sw - pw + k, o = base + first;
             const int64_t at = (iw0 % sw) * PW + iw0 / sw;  // column iw0 in the phase layout
-            grad_lanes(fast, xp.data() + at, args.g_edscw + o, args.g_em + o, args.edscw + o,
-                       args.em + o, st + o, st + plane + o, mrow + first, st + 3 * plane + o,
+            grad_lanes(fast, xp.data() + at, args.g + o, args.b + o * b_step, b_step, yd + o,
+                       ym + o, st + o, st + plane + o, mrow + first, st + 3 * plane + o,
                        acc.data() + at, last + 1 - first);
           }
         }
@@ -994,12 +1060,12 @@ bool use_rows(const at::Tensor& input, const PoolGeometry& g) {
   return memory_format_of(input) != kCL && cpu_ada::interior_columns(g) >= cpu_ada::kMinLanes;
 }
 
-void ada_forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor& edscw,
-                     at::Tensor& em, at::Tensor& stats) {
+void ada_forward_cpu(const at::Tensor& input, const at::Tensor& b, const PoolGeometry& g,
+                     at::Tensor& output, at::Tensor& stats) {
   if (use_rows(input, g)) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                     "ada_pool_forward_cpu", [&] {
-      const auto args = ada::forward_args<scalar_t, int64_t>(input, g, edscw, em, stats);
+      const auto args = ada::forward_args<scalar_t, int64_t>(input, b, g, output, stats);
       cpu_ada::forward_rows<scalar_t>(args, g, input.size(0) * input.size(1));
     });
     return;
@@ -1008,29 +1074,29 @@ void ada_forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor&
     // channels_last_3d; a contiguous input is computed in it and the results copied back
     const bool cl = memory_format_of(input) == kCL;
     const at::Tensor x = cl ? input : input.contiguous(kCL);
-    at::Tensor yd = cl ? edscw : at::empty(edscw.sizes(), edscw.options().memory_format(kCL));
-    at::Tensor ym = cl ? em : at::empty(em.sizes(), em.options().memory_format(kCL));
+    const at::Tensor bl = cl || b.numel() == 1 ? b : b.contiguous(kCL);
+    at::Tensor y = cl ? output : at::empty(output.sizes(), output.options().memory_format(kCL));
     at::Tensor st = cl ? stats : at::empty(stats.sizes(), stats.options().memory_format(kCL));
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                     "ada_pool_forward_cpu", [&] {
       using acc_t = at::opmath_type<scalar_t>;
-      cpu_ada::forward_lanes<scalar_t>(x.const_data_ptr<scalar_t>(), g, x.size(0), x.size(1),
-                                       yd.mutable_data_ptr<acc_t>(), ym.mutable_data_ptr<acc_t>(),
+      cpu_ada::forward_lanes<scalar_t>(x.const_data_ptr<scalar_t>(), bl.const_data_ptr<acc_t>(),
+                                       bl.numel() == 1 ? 0 : 1, g, x.size(0), x.size(1),
+                                       y.mutable_data_ptr<scalar_t>(),
                                        st.mutable_data_ptr<acc_t>());
     });
     if (!cl) {
-      edscw.copy_(yd);
-      em.copy_(ym);
+      output.copy_(y);
       stats.copy_(st);
     }
     return;
   }
   const bool cl = memory_format_of(input) == kCL;
-  const int64_t total = edscw.numel();
+  const int64_t total = output.numel();
   const int64_t cells = g.kernel[0] * g.kernel[1] * g.kernel[2];
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "ada_pool_forward_cpu", [&] {
-    const auto args = ada::forward_args<scalar_t, int64_t>(input, g, edscw, em, stats);
+    const auto args = ada::forward_args<scalar_t, int64_t>(input, b, g, output, stats);
     cpu_ada::with_layout(cl, [&](auto cl_tag) {
       at::parallel_for(0, total, cpu_ada::body_grain(cells), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i)
@@ -1040,14 +1106,13 @@ void ada_forward_cpu(const at::Tensor& input, const PoolGeometry& g, at::Tensor&
   });
 }
 
-void ada_backward_cpu(const at::Tensor& grad_edscw, const at::Tensor& grad_em,
-                      const at::Tensor& input, const at::Tensor& edscw, const at::Tensor& em,
+void ada_backward_cpu(const at::Tensor& grad, const at::Tensor& b, const at::Tensor& input,
                       const at::Tensor& stats, const PoolGeometry& g, at::Tensor& grad_input) {
   if (use_rows(input, g)) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                     "ada_pool_backward_cpu", [&] {
-      const auto args = ada::backward_args<scalar_t, int64_t>(grad_edscw, grad_em, input, edscw,
-                                                              em, stats, g, grad_input);
+      const auto args = ada::backward_args<scalar_t, int64_t>(grad, b, input, stats, g,
+                                                              grad_input);
       cpu_ada::backward_rows<scalar_t>(args, g, input.size(0) * input.size(1));
     });
     return;
@@ -1057,16 +1122,16 @@ void ada_backward_cpu(const at::Tensor& grad_edscw, const at::Tensor& grad_em,
   if (use_lanes(input)) {
     const bool cl = memory_format_of(input) == kCL;
     auto as_cl = [&](const at::Tensor& t) { return cl ? t : t.contiguous(kCL); };
-    const at::Tensor x = as_cl(input), gd = as_cl(grad_edscw), gm = as_cl(grad_em);
-    const at::Tensor yd = as_cl(edscw), ym = as_cl(em), st = as_cl(stats);
+    const at::Tensor x = as_cl(input), gy = as_cl(grad), st = as_cl(stats);
+    const at::Tensor bl = b.numel() == 1 ? b : as_cl(b);
     at::Tensor gx = cl ? grad_input : at::empty(x.sizes(), x.options().memory_format(kCL));
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                     "ada_pool_backward_cpu", [&] {
       using acc_t = at::opmath_type<scalar_t>;
       cpu_ada::backward_lanes<scalar_t>(
-          gd.const_data_ptr<acc_t>(), gm.const_data_ptr<acc_t>(), x.const_data_ptr<scalar_t>(),
-          yd.const_data_ptr<acc_t>(), ym.const_data_ptr<acc_t>(), st.const_data_ptr<acc_t>(), g,
-          x.size(0), x.size(1), gx.mutable_data_ptr<scalar_t>());
+          gy.const_data_ptr<acc_t>(), bl.const_data_ptr<acc_t>(), bl.numel() == 1 ? 0 : 1,
+          x.const_data_ptr<scalar_t>(), st.const_data_ptr<acc_t>(), g, x.size(0), x.size(1),
+          gx.mutable_data_ptr<scalar_t>());
     });
     if (!cl) grad_input.copy_(gx);
     return;
@@ -1075,8 +1140,7 @@ void ada_backward_cpu(const at::Tensor& grad_edscw, const at::Tensor& grad_em,
   const int64_t total = input.numel();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "ada_pool_backward_cpu", [&] {
-    const auto args = ada::backward_args<scalar_t, int64_t>(grad_edscw, grad_em, input, edscw,
-                                                            em, stats, g, grad_input);
+    const auto args = ada::backward_args<scalar_t, int64_t>(grad, b, input, stats, g, grad_input);
     cpu_ada::with_layout(cl, [&](auto cl_tag) {
       at::parallel_for(0, total, cpu_ada::body_grain(visits), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i)

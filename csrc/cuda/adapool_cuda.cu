@@ -11,28 +11,27 @@
 
 namespace softpool {
 
-void ada_forward_cuda(const at::Tensor& input, const PoolGeometry& g, at::Tensor& edscw,
-                      at::Tensor& em, at::Tensor& stats) {
+void ada_forward_cuda(const at::Tensor& input, const at::Tensor& b, const PoolGeometry& g,
+                      at::Tensor& output, at::Tensor& stats) {
   const bool cl = memory_format_of(input) == c10::MemoryFormat::ChannelsLast3d;
   const bool small = body::fits_int32(input) && body::fits_int32(stats);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "ada_pool_forward_cuda", [&] {
-    body::launch_elements(input, edscw.numel(), small, cl, [&](auto index_zero) {
-      return ada::forward_args<scalar_t, decltype(index_zero)>(input, g, edscw, em, stats);
+    body::launch_elements(input, output.numel(), small, cl, [&](auto index_zero) {
+      return ada::forward_args<scalar_t, decltype(index_zero)>(input, b, g, output, stats);
     });
   });
 }
 
-void ada_backward_cuda(const at::Tensor& grad_edscw, const at::Tensor& grad_em,
-                       const at::Tensor& input, const at::Tensor& edscw, const at::Tensor& em,
+void ada_backward_cuda(const at::Tensor& grad, const at::Tensor& b, const at::Tensor& input,
                        const at::Tensor& stats, const PoolGeometry& g, at::Tensor& grad_input) {
   const bool cl = memory_format_of(input) == c10::MemoryFormat::ChannelsLast3d;
   const bool small = body::fits_int32(input) && body::fits_int32(stats);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(),
                                   "ada_pool_backward_cuda", [&] {
     body::launch_elements(input, input.numel(), small, cl, [&](auto index_zero) {
-      return ada::backward_args<scalar_t, decltype(index_zero)>(grad_edscw, grad_em, input, edscw,
-                                                                em, stats, g, grad_input);
+      return ada::backward_args<scalar_t, decltype(index_zero)>(grad, b, input, stats, g,
+                                                                grad_input);
     });
   });
 }

@@ -19,54 +19,54 @@ namespace softpool {
 namespace testing {
 namespace {
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> ada_body_forward(
-    const at::Tensor& input_, c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
-    c10::IntArrayRef padding, bool ceil_mode, int64_t index_bits, int64_t grid, int64_t block) {
+std::tuple<at::Tensor, at::Tensor> ada_body_forward(
+    const at::Tensor& input_, const at::Tensor& beta, c10::IntArrayRef kernel_size,
+    c10::IntArrayRef stride, c10::IntArrayRef padding, bool ceil_mode, int64_t index_bits,
+    int64_t grid, int64_t block) {
   TORCH_CHECK(input_.device().is_cpu(), "device body ops run on CPU tensors");
   const auto [g, fmt, input, shape] = forward_call(input_, kernel_size, stride, padding, ceil_mode);
+  const auto acc_type = at::toOpMathType(input.scalar_type());
+  const at::Tensor b = ada_mix_weight(beta, shape, fmt, input.device(), acc_type, "device body");
   std::vector<int64_t> stats_shape = shape;
   stats_shape[0] *= kAdaStats;
-  const auto acc = input.options().dtype(at::toOpMathType(input.scalar_type()));
-  at::Tensor edscw = nan_like(shape, acc, fmt), em = nan_like(shape, acc, fmt);
-  at::Tensor stats = nan_like(stats_shape, acc, fmt);
+  at::Tensor output = nan_like(shape, input.options(), fmt);
+  at::Tensor stats = nan_like(stats_shape, input.options().dtype(acc_type), fmt);
   check_index_bits(index_bits, {input, stats});
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ada_body_fwd",
                                   [&] {
-    emulate_launch(edscw.numel(), grid, block, index_bits, fmt, [&](auto index_zero) {
-      return ada::forward_args<scalar_t, decltype(index_zero)>(input, g, edscw, em, stats);
+    emulate_launch(output.numel(), grid, block, index_bits, fmt, [&](auto index_zero) {
+      return ada::forward_args<scalar_t, decltype(index_zero)>(input, b, g, output, stats);
     });
   });
-  return {edscw, em, stats};
+  return {output, stats};
 }
 
-at::Tensor ada_body_backward(const at::Tensor& grad_edscw_, const at::Tensor& grad_em_,
-                             const at::Tensor& input_, const at::Tensor& edscw_,
-                             const at::Tensor& em_, const at::Tensor& stats_,
+at::Tensor ada_body_backward(const at::Tensor& grad_output, const at::Tensor& input_,
+                             const at::Tensor& beta, const at::Tensor& stats_,
                              c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
                              c10::IntArrayRef padding, int64_t index_bits, int64_t grid,
                              int64_t block) {
   TORCH_CHECK(input_.device().is_cpu(), "device body ops run on CPU tensors");
   PoolGeometry g = make_geometry(input_, kernel_size, stride, padding, /*ceil_mode=*/true);
-  use_saved_output_size(g, input_, edscw_, "device body backward");
+  use_saved_output_size(g, input_, grad_output, "device body backward");
   const auto acc_type = at::toOpMathType(input_.scalar_type());
-  std::vector<int64_t> stats_shape(edscw_.sizes().begin(), edscw_.sizes().end());
+  std::vector<int64_t> stats_shape(grad_output.sizes().begin(), grad_output.sizes().end());
   stats_shape[0] *= kAdaStats;
-  TORCH_CHECK(grad_edscw_.sizes() == edscw_.sizes() && grad_em_.sizes() == edscw_.sizes() &&
-                  em_.sizes() == edscw_.sizes() && stats_.sizes() == c10::IntArrayRef(stats_shape),
-              "device body: gradients/outputs/stats do not match");
-  for (const auto* t : {&grad_edscw_, &grad_em_, &edscw_, &em_, &stats_})
-    TORCH_CHECK(t->scalar_type() == acc_type, "device body: expected ", acc_type);
+  TORCH_CHECK(stats_.sizes() == c10::IntArrayRef(stats_shape),
+              "device body: gradient and stats do not match");
+  TORCH_CHECK(stats_.scalar_type() == acc_type, "device body: expected ", acc_type);
   const auto fmt = memory_format_of(input_);
   const at::Tensor input = input_.contiguous(fmt);
-  const at::Tensor gd = grad_edscw_.contiguous(fmt), gm = grad_em_.contiguous(fmt);
-  const at::Tensor edscw = edscw_.contiguous(fmt), em = em_.contiguous(fmt);
+  const at::Tensor grad = grad_output.to(acc_type).contiguous(fmt);
+  const at::Tensor b = ada_mix_weight(beta, grad.sizes(), fmt, input.device(), acc_type,
+                                      "device body");
   const at::Tensor stats = stats_.contiguous(fmt);
   check_index_bits(index_bits, {input, stats});
   at::Tensor grad_input = nan_like(input.sizes(), input.options(), fmt);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ada_body_bwd",
                                   [&] {
     emulate_launch(input.numel(), grid, block, index_bits, fmt, [&](auto index_zero) {
-      return ada::backward_args<scalar_t, decltype(index_zero)>(gd, gm, input, edscw, em, stats, g,
+      return ada::backward_args<scalar_t, decltype(index_zero)>(grad, b, input, stats, g,
                                                                 grad_input);
     });
   });
@@ -76,13 +76,13 @@ at::Tensor ada_body_backward(const at::Tensor& grad_edscw_, const at::Tensor& gr
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(softpool3d_testing, m) {
-  m.def("ada_device_body_forward(Tensor input, int[3] kernel_size, int[3] stride, "
+  m.def("ada_device_body_forward(Tensor input, Tensor beta, int[3] kernel_size, int[3] stride, "
         "int[3] padding, bool ceil_mode, int index_bits, int grid, int block) "
-        "-> (Tensor, Tensor, Tensor)",
+        "-> (Tensor, Tensor)",
         &ada_body_forward);
-  m.def("ada_device_body_backward(Tensor grad_edscw, Tensor grad_em, Tensor input, "
-        "Tensor edscw, Tensor em, Tensor stats, int[3] kernel_size, int[3] stride, "
-        "int[3] padding, int index_bits, int grid, int block) -> Tensor",
+  m.def("ada_device_body_backward(Tensor grad_output, Tensor input, Tensor beta, Tensor stats, "
+        "int[3] kernel_size, int[3] stride, int[3] padding, int index_bits, int grid, "
+        "int block) -> Tensor",
         &ada_body_backward);
 }
 

@@ -5,9 +5,12 @@ scalar beta, whose gradient is part of forward+backward), ``composite`` (avg_poo
 ``max`` (F.max_pool3d), ``avg`` (F.avg_pool3d). For each device, layout, dtype and pooling case:
 forward time (no_grad) and forward+backward time (median of --iters after --warmup), peak extra
 memory of forward+backward, ratios against max_pool3d, the composite and SoftPool; on CUDA also SoftPool's
-achieved bandwidth against a device-to-device copy measured in the same run.
+achieved bandwidth against a device-to-device copy measured in the same run. ``--cpu-time``
+(CPU): one thread, its CPU time, minimum of --iters: the kernels' work, which other jobs on a
+shared machine barely disturb (wall-clock ratios there move by ±20 % from run to run).
 
     python tools/bench_pool.py                         # CPU, (4, 64, 16, 56, 56)
+    python tools/bench_pool.py --cpu-time --shape 2 64 8 56 56 --methods soft ada
     python tools/bench_pool.py --device cuda --shape 16 64 16 128 128 --json out.json
 """
 from __future__ import annotations
@@ -47,8 +50,10 @@ METHODS = {
 }
 
 
-def median_ms(fn, device, warmup, iters) -> float:
-    return statistics.median(times_ms(fn, device, warmup, iters))
+def summary_ms(fn, device, warmup, iters, cpu_time: bool = False) -> float:
+    """Median wall time (ms), or with ``cpu_time`` the minimum thread CPU time."""
+    times = times_ms(fn, device, warmup, iters, cpu_time)
+    return min(times) if cpu_time else statistics.median(times)
 
 
 def soft_bytes(x, y, backward: bool) -> int:
@@ -58,7 +63,7 @@ def soft_bytes(x, y, backward: bool) -> int:
     return xb + yb + lse if not backward else yb + xb + yb + lse + xb
 
 
-def bench_one(method, x, case, device, warmup, iters):
+def bench_one(method, x, case, device, warmup, iters, cpu_time=False):
     k, s, p = CASES[case]
     fn = METHODS[method]
     try:
@@ -78,8 +83,8 @@ def bench_one(method, x, case, device, warmup, iters):
         xg.grad = None
 
     result = {
-        "fwd_ms": median_ms(forward, device, warmup, iters),
-        "fwd_bwd_ms": median_ms(forward_backward, device, warmup, iters),
+        "fwd_ms": summary_ms(forward, device, warmup, iters, cpu_time),
+        "fwd_bwd_ms": summary_ms(forward_backward, device, warmup, iters, cpu_time),
         "peak_mib": measure_peak_memory(forward_backward, device) / 2**20,
     }
     if device.type == "cuda" and method == "soft":  # bandwidth only where the bytes are exact
@@ -93,7 +98,7 @@ def bench_one(method, x, case, device, warmup, iters):
 def copy_bandwidth(x, device, warmup, iters) -> float:
     """Device-to-device copy bandwidth in GB/s (read + write) on a tensor of x's size."""
     dst = torch.empty_like(x)
-    ms = median_ms(lambda: dst.copy_(x), device, warmup, iters)
+    ms = summary_ms(lambda: dst.copy_(x), device, warmup, iters)
     return 2 * x.numel() * x.element_size() / ms / 1e6
 
 
@@ -102,7 +107,8 @@ def run(args):
     rows, meta = [], {"date": str(date.today()), "device": args.device, "shape": args.shape,
                       "torch": torch.__version__, "threads": torch.get_num_threads(),
                       "machine": platform.processor() or platform.machine(),
-                      "has_kernel": softpool3d.ops.has_kernel(device.type)}
+                      "has_kernel": softpool3d.ops.has_kernel(device.type),
+                      "clock": "thread CPU time, minimum" if args.cpu_time else "wall, median"}
     if device.type == "cuda":
         meta["gpu"] = torch.cuda.get_device_name(device)
     for layout in args.layouts:
@@ -114,8 +120,8 @@ def run(args):
             copy_gbs = copy_bandwidth(x, device, args.warmup, args.iters) \
                 if device.type == "cuda" else None
             for case in args.cases:
-                results = {m: bench_one(m, x, case, device, args.warmup, args.iters)
-                           for m in args.methods}
+                results = {m: bench_one(m, x, case, device, args.warmup, args.iters,
+                                        args.cpu_time) for m in args.methods}
                 for method, res in results.items():
                     row = {"layout": layout, "dtype": dtype_name, "case": case, "method": method,
                            **res}
@@ -165,11 +171,18 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iters", type=int, default=7)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="CPU only: one thread, thread CPU time, minimum of --iters")
     parser.add_argument("--json", help="write all rows and the run's metadata here")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2
+    if args.cpu_time:
+        if args.device != "cpu":
+            print("error: --cpu-time measures CPU work; use it with --device cpu", file=sys.stderr)
+            return 2
+        torch.set_num_threads(1)
     print(HEADER)
     out = run(args)
     if args.json:
