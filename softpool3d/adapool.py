@@ -127,12 +127,14 @@ if _KERNELS["cpu"] or _KERNELS["cuda"]:
             return None, None, None, None, None, None
         input, beta, stats = ctx.saved_tensors
         grad_input = grad_beta = None
+        if ctx.needs_input_grad[1]:  # one conversion for both uses (the op's is then a no-op)
+            grad = grad.to(stats.dtype)
         if ctx.needs_input_grad[0]:
             grad_input = torch.ops.softpool3d.ada_pool_backward(grad, input, beta, stats,
                                                                 *ctx.pool_args)
         if ctx.needs_input_grad[1]:  # d y / d b = edscw - em
             halves = stats.unflatten(0, (N_STATS, -1))
-            grad_beta = (grad.to(stats.dtype) * (halves[_EDSCW] - halves[_EM])).sum_to_size(
+            grad_beta = (grad * (halves[_EDSCW] - halves[_EM])).sum_to_size(
                 beta.shape)
         return grad_input, grad_beta, None, None, None, None
 
