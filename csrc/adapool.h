@@ -37,6 +37,9 @@ inline at::Tensor ada_mix_weight(const at::Tensor& beta, c10::IntArrayRef shape,
   return beta.expand(shape).contiguous(fmt);
 }
 
+// The kernels' step through b (ada_mix_weight's result): 0 for one weight, 1 for one per output.
+inline int64_t ada_mix_step(const at::Tensor& b) { return b.numel() == 1 ? 0 : 1; }
+
 // All tensors in memory_format_of(input); output (input's dtype) and stats preallocated; b, in the
 // accumulation type, has one element or the output's shape and layout; grad (of the output) is
 // in the accumulation type with the output's shape and layout.

@@ -193,7 +193,7 @@ ForwardArgs<scalar_t, index_t> forward_args(const at::Tensor& input, const at::T
                                             at::Tensor& stats) {
   using acc_t = at::opmath_type<scalar_t>;
   return {input.const_data_ptr<scalar_t>(), body::dims_of<index_t>(input),
-          b.const_data_ptr<acc_t>(), static_cast<index_t>(b.numel() == 1 ? 0 : 1),
+          b.const_data_ptr<acc_t>(), static_cast<index_t>(ada_mix_step(b)),
           output.mutable_data_ptr<scalar_t>(), stats.mutable_data_ptr<acc_t>(), output.numel(),
           body::dims_of<index_t>(output), body::window_of(g)};
 }
@@ -205,7 +205,7 @@ BackwardArgs<scalar_t, index_t> backward_args(const at::Tensor& grad, const at::
                                               const PoolGeometry& g, at::Tensor& grad_input) {
   using acc_t = at::opmath_type<scalar_t>;
   return {grad.const_data_ptr<acc_t>(), b.const_data_ptr<acc_t>(),
-          static_cast<index_t>(b.numel() == 1 ? 0 : 1), input.const_data_ptr<scalar_t>(),
+          static_cast<index_t>(ada_mix_step(b)), input.const_data_ptr<scalar_t>(),
           stats.const_data_ptr<acc_t>(), grad.numel(), body::dims_of<index_t>(input),
           body::dims_of<index_t>(grad), body::window_of(g),
           grad_input.mutable_data_ptr<scalar_t>()};

@@ -17,16 +17,11 @@ from typing import Callable
 
 import torch
 
-from ._frontend import (_from_5d, _to_5d, adaptive_output_shape, adaptive_windows, check_input,
-                        even_kernel, pool_params)
+from ._frontend import (_from_5d, _to_5d, acc_dtype, adaptive_output_shape, adaptive_windows,
+                        check_input, even_kernel, pool_params)
 
 Backend = Callable[..., torch.Tensor]
 DualBackend = Callable[..., tuple]
-
-
-def acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The accumulation dtype of AdaPool for an input dtype."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def check_beta(beta, out_shape: tuple, x: torch.Tensor, fn: str) -> torch.Tensor:

@@ -190,6 +190,12 @@ def memory_format_of(input: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The kernels' accumulation dtype for an input dtype (``at::toOpMathType``): float64 for
+    float64, else float32; the dtype of their saved statistics."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def upcast(x: torch.Tensor) -> torch.Tensor:
     """float16/bfloat16 computed in float32 (rounded once by the caller); other dtypes as they are."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

@@ -48,8 +48,8 @@ import torch
 from torch import nn
 
 from . import reference
-from ._ada_frontend import acc_dtype, adaptive_ada_function, ada_pool_nd, from_dual
-from ._frontend import PoolModuleArgs, memory_format_of, pooled_size
+from ._ada_frontend import adaptive_ada_function, ada_pool_nd, from_dual
+from ._frontend import PoolModuleArgs, acc_dtype, memory_format_of, pooled_size
 from .ops import HAS_EXTENSION, _warn_once
 
 __all__ = ["ada_pool1d", "ada_pool2d", "ada_pool3d", "edscw_pool1d", "edscw_pool2d",

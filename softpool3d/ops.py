@@ -11,7 +11,8 @@ import warnings
 import torch
 
 from . import reference
-from ._frontend import adaptive_soft_pool_nd, memory_format_of, pooled_size, soft_pool_nd
+from ._frontend import (acc_dtype, adaptive_soft_pool_nd, memory_format_of, pooled_size,
+                        soft_pool_nd)
 
 try:
     from . import _C  # noqa: F401  (loading the library registers the ops)
@@ -60,8 +61,7 @@ if HAS_EXTENSION:
         shape = list(input.shape[:2]) + out_shape
         fmt = memory_format_of(input)
         output = input.new_empty(shape).contiguous(memory_format=fmt)
-        lse_dtype = torch.float64 if input.dtype == torch.float64 else torch.float32
-        lse = input.new_empty(shape, dtype=lse_dtype).contiguous(memory_format=fmt)
+        lse = input.new_empty(shape, dtype=acc_dtype(input.dtype)).contiguous(memory_format=fmt)
         return output, lse
 
     @torch.library.register_fake("softpool3d::soft_pool_backward")

@@ -19,8 +19,8 @@
 //   otherwise (few channels and columns): the per-element bodies in a parallel loop.
 // Window passes keep their sums in registers over the cells (lanes in blocks of kBlock). Each
 // forward task writes its outputs' halves into the saved statistics and their mix y (mix_store);
-// the backward reads the output's gradient and the mix weight (one, or one per output: the
-// kPerOutput form of grad_impl) and splits the gradient between the halves itself.
+// the backward splits the output's gradient between the halves (grad_halves: g b and g (1 - b),
+// b one weight or one per output) once per visited output row or position.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -308,17 +308,15 @@ inline void scale_p(const acc_t* __restrict mean, acc_t* __restrict p1, acc_t* _
   }
 }
 
-// The gradient reaching input lanes x[j] from one window each, added to out[j]: the window's
-// upstream gradient g[j] reaches eDSCW as g b and eM as g (1 - b), b = b[j] where kPerOutput,
-// else b[0]. Fast form where `fast` (every |x| and |m| in range), else the generic one (dsc_parts).
-template <typename acc_t, bool kPerOutput>
+// The gradient reaching input lanes x[j] from one window each, added to out[j]. Fast form where
+// `fast` (every |x| and |m| in range), else the generic one (dsc_parts).
+template <typename acc_t>
 ADA_LANES void grad_impl(bool fast, const acc_t* __restrict x,
-                                 const acc_t* __restrict g, const acc_t* __restrict b,
+                                 const acc_t* __restrict gd, const acc_t* __restrict gm,
                                  const acc_t* __restrict yd, const acc_t* __restrict ym,
                                  const acc_t* __restrict st0, const acc_t* __restrict st1,
                                  const acc_t* __restrict st2, const acc_t* __restrict st3,
                                  acc_t* __restrict out, int64_t n) {
-  const acc_t b0 = b[0];
   if (fast) {
     constexpr acc_t tiny = kFastLo<acc_t> * kFastLo<acc_t>;  // d for x = m = 0 (terms are 0)
 #pragma omp simd
@@ -336,9 +334,8 @@ ADA_LANES void grad_impl(bool fast, const acc_t* __restrict x,
       const acc_t dx = (am2 * c) * sx;
       const acc_t diff = a - ym[j];  // finite (a window mean in range has no infinity)
       const acc_t wm = cpu::exp_vec(diff - st0[j]);
-      const acc_t bj = kPerOutput ? b[j] : b0;
-      const acc_t v = (g[j] * bj) * (wd * (acc_t(1) + (a - yd[j]) * dx) + st3[j]) +
-                      (g[j] * (acc_t(1) - bj)) * wm * (acc_t(1) + diff);
+      const acc_t v = gd[j] * (wd * (acc_t(1) + (a - yd[j]) * dx) + st3[j]) +
+                      gm[j] * wm * (acc_t(1) + diff);
       out[j] += v;
     }
   } else {
@@ -349,11 +346,27 @@ ADA_LANES void grad_impl(bool fast, const acc_t* __restrict x,
       const acc_t wd = cpu::exp_vec(q.dsc - acc_t(1)) * st1[j];
       const acc_t diff = shifted<acc_t>(a, ym[j]);
       const acc_t wm = cpu::exp_vec(diff - st0[j]);
-      const acc_t bj = kPerOutput ? b[j] : b0;
-      const acc_t v = (g[j] * bj) * (wd * (acc_t(1) + (a - yd[j]) * q.dx) + st3[j]) +
-                      (g[j] * (acc_t(1) - bj)) * wm * (acc_t(1) + diff);
+      const acc_t v = gd[j] * (wd * (acc_t(1) + (a - yd[j]) * q.dx) + st3[j]) +
+                      gm[j] * wm * (acc_t(1) + diff);
       out[j] += v;
     }
+  }
+}
+
+// The output gradient g of n lanes split between the halves: gd = g b (eDSCW), gm = g (1 - b)
+// (eM), b = b[l * b_step] (b_step 0: one weight). Done once per visited output row or position,
+// not per window cell.
+template <typename acc_t>
+ADA_LANES void grad_halves_impl(const acc_t* __restrict g, const acc_t* __restrict b,
+                                int64_t b_step, int64_t n, acc_t* __restrict gd,
+                                acc_t* __restrict gm) {
+  if (b_step == 0) {
+    const acc_t w = b[0];
+#pragma omp simd
+    for (int64_t l = 0; l < n; ++l) gd[l] = g[l] * w, gm[l] = g[l] * (acc_t(1) - w);
+  } else {
+#pragma omp simd
+    for (int64_t l = 0; l < n; ++l) gd[l] = g[l] * b[l], gm[l] = g[l] * (acc_t(1) - b[l]);
   }
 }
 
@@ -379,12 +392,14 @@ SOFTPOOL_CLONES void stats2_fast_f(const float* const* v, int64_t cells, const f
                                    float* p1, float* p2, float* sm, float* tm, int64_t n) {
   stats2(v, cells, FastForm<float>{am, am2, m2, zm}, half_mean, mx, sd, td, p1, p2, sm, tm, n);
 }
-SOFTPOOL_CLONES void grad_f(bool fast, bool per_output, const float* x, const float* g,
-                            const float* b, const float* yd, const float* ym, const float* st0,
-                            const float* st1, const float* st2, const float* st3, float* out,
-                            int64_t n) {
-  if (per_output) grad_impl<float, true>(fast, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
-  else grad_impl<float, false>(fast, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
+SOFTPOOL_CLONES void grad_f(bool fast, const float* x, const float* gd, const float* gm,
+                            const float* yd, const float* ym, const float* st0, const float* st1,
+                            const float* st2, const float* st3, float* out, int64_t n) {
+  grad_impl(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, n);
+}
+SOFTPOOL_CLONES void grad_halves_f(const float* g, const float* b, int64_t b_step, int64_t n,
+                                   float* gd, float* gm) {
+  grad_halves_impl(g, b, b_step, n, gd, gm);
 }
 
 // y[l] = ada::mix(em[l], ed[l], b[l * b_step]) for n lanes, b_step 0 or 1.
@@ -433,35 +448,38 @@ inline void stats2_fast_any(const acc_t* const* v, int64_t cells, const acc_t* a
     stats2(v, cells, FastForm<acc_t>{am, am2, m2, zm}, half_mean, mx, sd, td, p1, p2, sm, tm, n);
 }
 template <typename acc_t>
-inline void grad_any(bool fast, bool per_output, const acc_t* x, const acc_t* g, const acc_t* b,
-                     const acc_t* yd, const acc_t* ym, const acc_t* st0, const acc_t* st1,
-                     const acc_t* st2, const acc_t* st3, acc_t* out, int64_t n) {
-  if constexpr (std::is_same_v<acc_t, float>)
-    grad_f(fast, per_output, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
-  else if (per_output) grad_impl<acc_t, true>(fast, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
-  else grad_impl<acc_t, false>(fast, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
+inline void grad_any(bool fast, const acc_t* x, const acc_t* gd, const acc_t* gm, const acc_t* yd,
+                     const acc_t* ym, const acc_t* st0, const acc_t* st1, const acc_t* st2,
+                     const acc_t* st3, acc_t* out, int64_t n) {
+  if constexpr (std::is_same_v<acc_t, float>) grad_f(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, n);
+  else grad_impl(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, n);
+}
+
+template <typename acc_t>
+inline void grad_halves(const acc_t* g, const acc_t* b, int64_t b_step, int64_t n, acc_t* gd,
+                        acc_t* gm) {
+  if constexpr (std::is_same_v<acc_t, float>) grad_halves_f(g, b, b_step, n, gd, gm);
+  else grad_halves_impl(g, b, b_step, n, gd, gm);
 }
 
 // out[j] += the gradient of lanes j < n (grad_impl): full vectors of 16 lanes in place, the
 // rest by recomputing the last 16 lanes into a buffer (windows are independent, so the lanes
 // computed twice give the same values) and adding those not yet added. Rows of a few dozen
 // columns thus need no scalar remainder, which would cost as much as the vectors.
-// b: the lanes' mix weights (b_step 1) or their one weight (b_step 0).
 template <typename acc_t>
-inline void grad_lanes(bool fast, const acc_t* x, const acc_t* g, const acc_t* b, int64_t b_step,
+inline void grad_lanes(bool fast, const acc_t* x, const acc_t* gd, const acc_t* gm,
                        const acc_t* yd, const acc_t* ym, const acc_t* st0, const acc_t* st1,
                        const acc_t* st2, const acc_t* st3, acc_t* out, int64_t n) {
   constexpr int64_t V = 16;
-  const bool per_output = b_step != 0;
   if (n < V || n % V == 0) {
-    grad_any(fast, per_output, x, g, b, yd, ym, st0, st1, st2, st3, out, n);
+    grad_any(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, n);
     return;
   }
   const int64_t full = n / V * V, t = n - V;
-  grad_any(fast, per_output, x, g, b, yd, ym, st0, st1, st2, st3, out, full);
+  grad_any(fast, x, gd, gm, yd, ym, st0, st1, st2, st3, out, full);
   acc_t tail[V] = {};
-  grad_any(fast, per_output, x + t, g + t, b + t * b_step, yd + t, ym + t, st0 + t, st1 + t,
-           st2 + t, st3 + t, tail, V);
+  grad_any(fast, x + t, gd + t, gm + t, yd + t, ym + t, st0 + t, st1 + t, st2 + t, st3 + t, tail,
+           V);
   for (int64_t j = full; j < n; ++j) out[j] += tail[j - t];
 }
 
@@ -520,15 +538,17 @@ inline void store_as(const acc_t* v, int64_t n, scalar_t* out) {
     for (int64_t l = 0; l < n; ++l) out[l] = static_cast<scalar_t>(v[l]);
 }
 
+template <typename acc_t>
+inline void mix_any(const acc_t* em, const acc_t* ed, const acc_t* b, int64_t b_step, int64_t n,
+                    acc_t* y) {
+  if constexpr (std::is_same_v<acc_t, float>) mix_f(em, ed, b, b_step, n, y);
+  else mix_impl(em, ed, b, b_step, n, y);
+}
+
 // y[l] = ada::mix(em[l], ed[l], b[l * b_step]) rounded once to scalar_t, for n lanes.
 template <typename acc_t, typename scalar_t>
 inline void mix_store(const acc_t* em, const acc_t* ed, const acc_t* b, int64_t b_step, int64_t n,
                       scalar_t* y) {
-  auto mix_any = [](const acc_t* em_, const acc_t* ed_, const acc_t* b_, int64_t step, int64_t m,
-                    acc_t* out) {
-    if constexpr (std::is_same_v<acc_t, float>) mix_f(em_, ed_, b_, step, m, out);
-    else mix_impl(em_, ed_, b_, step, m, out);
-  };
   if constexpr (std::is_same_v<acc_t, scalar_t>) {
     mix_any(em, ed, b, b_step, n, y);
   } else {
@@ -679,7 +699,7 @@ void backward_lanes(const at::opmath_type<scalar_t>* gy, const at::opmath_type<s
   std::unique_ptr<std::atomic<int8_t>[]> pos_fast(new std::atomic<int8_t>[out_positions]);
   for (int64_t r = 0; r < out_positions; ++r) pos_fast[r].store(-1, std::memory_order_relaxed);
   at::parallel_for(0, positions, grain, [&](int64_t begin, int64_t end) {
-    acc_t acc[kChunk], buf[kChunk];
+    acc_t acc[kChunk], buf[kChunk], gd[kChunk], gm[kChunk];
     // (n, id, ih, iw) of `pos`, stepped along with it
     int64_t iw = begin % W, ih = (begin / W) % H, id = (begin / (W * H)) % D;
     int64_t n = begin / (W * H * D);
@@ -707,8 +727,9 @@ void backward_lanes(const at::opmath_type<scalar_t>* gy, const at::opmath_type<s
               } else if (fast) {
                 fast = in_fast_range(m, L);
               }
-              grad_lanes(fast, xv, gy + o, b + o * b_step, b_step, yd + o, ym + o, st + o,
-                         st + plane + o, m, st + 3 * plane + o, acc, L);
+              grad_halves(gy + o, b + o * b_step, b_step, L, gd, gm);
+              grad_lanes(fast, xv, gd, gm, yd + o, ym + o, st + o, st + plane + o, m,
+                         st + 3 * plane + o, acc, L);
             }
         scalar_t* out = gx + pos * C + c0;
         store_as(acc, L, out);
@@ -988,7 +1009,7 @@ void backward_rows(const ada::BackwardArgs<scalar_t, int64_t>& args, const PoolG
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     // acc holds the row by phase: column iw = j * sw + r at acc[r * PW + j], so the lanes of one
     // kernel column k (columns iw0, iw0 + sw, ...) accumulate contiguously
-    std::vector<acc_t> acc(sw * PW), xp(sw * PW);
+    std::vector<acc_t> acc(sw * PW), xp(sw * PW), gd(OW), gm(OW);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t ih = row % H, id = (row / H) % D, nc = row / (H * D);
       int64_t a0, a1, b0, b1;
@@ -1002,6 +1023,7 @@ void backward_rows(const ada::BackwardArgs<scalar_t, int64_t>& args, const PoolG
         for (int64_t oh = b0; oh <= b1; ++oh) {
           const int64_t orow = (nc * OD + od) * OH + oh, base = orow * OW;
           const acc_t* mrow = st + 2 * plane + base;
+          grad_halves(args.g + base, args.b + base * b_step, b_step, OW, gd.data(), gm.data());
           bool fast = x_fast;
           if (fast) {
             int8_t f = row_fast[orow].load(std::memory_order_relaxed);
@@ -1019,7 +1041,7 @@ void backward_rows(const ada::BackwardArgs<scalar_t, int64_t>& args, const PoolG
             if (last < first) continue;
             const int64_t iw0 = first * sw - pw + k, o = base + first;
             const int64_t at = (iw0 % sw) * PW + iw0 / sw;  // column iw0 in the phase layout
-            grad_lanes(fast, xp.data() + at, args.g + o, args.b + o * b_step, b_step, yd + o,
+            grad_lanes(fast, xp.data() + at, gd.data() + first, gm.data() + first, yd + o,
                        ym + o, st + o, st + plane + o, mrow + first, st + 3 * plane + o,
                        acc.data() + at, last + 1 - first);
           }
@@ -1081,7 +1103,7 @@ void ada_forward_cpu(const at::Tensor& input, const at::Tensor& b, const PoolGeo
                                     "ada_pool_forward_cpu", [&] {
       using acc_t = at::opmath_type<scalar_t>;
       cpu_ada::forward_lanes<scalar_t>(x.const_data_ptr<scalar_t>(), bl.const_data_ptr<acc_t>(),
-                                       bl.numel() == 1 ? 0 : 1, g, x.size(0), x.size(1),
+                                       ada_mix_step(bl), g, x.size(0), x.size(1),
                                        y.mutable_data_ptr<scalar_t>(),
                                        st.mutable_data_ptr<acc_t>());
     });
@@ -1129,7 +1151,7 @@ void ada_backward_cpu(const at::Tensor& grad, const at::Tensor& b, const at::Ten
                                     "ada_pool_backward_cpu", [&] {
       using acc_t = at::opmath_type<scalar_t>;
       cpu_ada::backward_lanes<scalar_t>(
-          gy.const_data_ptr<acc_t>(), bl.const_data_ptr<acc_t>(), bl.numel() == 1 ? 0 : 1,
+          gy.const_data_ptr<acc_t>(), bl.const_data_ptr<acc_t>(), ada_mix_step(bl),
           x.const_data_ptr<scalar_t>(), st.const_data_ptr<acc_t>(), g, x.size(0), x.size(1),
           gx.mutable_data_ptr<scalar_t>());
     });

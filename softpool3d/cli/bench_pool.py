@@ -175,13 +175,13 @@ def main(argv=None) -> int:
                         help="CPU only: one thread, thread CPU time, minimum of --iters")
     parser.add_argument("--json", help="write all rows and the run's metadata here")
     args = parser.parse_args(argv)
+    if args.cpu_time and args.device != "cpu":
+        print("error: --cpu-time measures CPU work; use it with --device cpu", file=sys.stderr)
+        return 2
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2
     if args.cpu_time:
-        if args.device != "cpu":
-            print("error: --cpu-time measures CPU work; use it with --device cpu", file=sys.stderr)
-            return 2
         torch.set_num_threads(1)
     print(HEADER)
     out = run(args)
